@@ -1,0 +1,1 @@
+"""Orchestra: agent teams that learn from their own traces."""

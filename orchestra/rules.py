@@ -1,0 +1,161 @@
+"""Structured playbook rules: conditions over a specialist's features.
+
+A *feature* is a dotted key into what a specialist saw and decided, flattened
+to scalars: `input.*` (the subtask the lead handed it), `tool.<name>.*` (the
+last result of each tool it called) and `output.*` (its typed result). Dreaming
+induces rules over these keys; offline policies obey them; nothing here knows
+any domain.
+
+A rule reads "when every `when` condition holds, `require` must hold".
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Literal, Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+Op = Literal["<=", "<", ">=", ">", "==", "!=", "in", "not_in"]
+Scalar = float | int | str | bool | None
+
+
+class Condition(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    field: str
+    op: Op
+    value: Scalar | list[Scalar]
+
+    def holds(self, features: Mapping[str, Any]) -> bool | None:
+        """True/False, or None when the feature is absent (rule does not apply)."""
+        if self.field not in features:
+            return None
+        return compare(features[self.field], self.op, self.value)
+
+    def describe(self) -> str:
+        v = self.value
+        if isinstance(v, float):
+            v = f"{v:.4g}"
+        return f"{self.field} {self.op} {v}"
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    when: list[Condition] = []
+    require: Condition
+
+    def applies(self, features: Mapping[str, Any]) -> bool:
+        return all(c.holds(features) is True for c in self.when)
+
+    def satisfied(self, features: Mapping[str, Any]) -> bool:
+        """A rule whose required feature is missing counts as satisfied."""
+        if not self.applies(features):
+            return True
+        return self.require.holds(features) is not False
+
+    def describe(self) -> str:
+        req = self.require.describe()
+        if not self.when:
+            return f"require {req}"
+        return "when " + " and ".join(c.describe() for c in self.when) + f", require {req}"
+
+
+def compare(x: Any, op: str, v: Any) -> bool:
+    try:
+        if op == "in":
+            return x in v
+        if op == "not_in":
+            return x not in v
+        if op == "==":
+            return _eq(x, v)
+        if op == "!=":
+            return not _eq(x, v)
+        if x is None or isinstance(x, str) or isinstance(v, str):
+            return False
+        x, v = float(x), float(v)
+        if math.isnan(x):
+            return False
+        return {"<=": x <= v, "<": x < v, ">=": x >= v, ">": x > v}[op]
+    except (TypeError, ValueError, KeyError):
+        return False
+
+
+def _eq(x: Any, v: Any) -> bool:
+    if isinstance(x, bool) or isinstance(v, bool):
+        return x is v or x == v
+    if isinstance(x, (int, float)) and isinstance(v, (int, float)):
+        return abs(float(x) - float(v)) <= 1e-9 * max(1.0, abs(float(v)))
+    return x == v
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Scalar]:
+    """Flatten nested dicts/pydantic models to dotted scalar keys; lists are skipped."""
+    if isinstance(obj, BaseModel):
+        obj = obj.model_dump(mode="json")
+    out: dict[str, Scalar] = {}
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, (Mapping, BaseModel)):
+                out.update(flatten(v, key))
+            elif isinstance(v, (str, bool, int, float)) or v is None:
+                out[key] = v
+    elif prefix and (isinstance(obj, (str, bool, int, float)) or obj is None):
+        out[prefix] = obj
+    return out
+
+
+def violations(rules: Iterable[Rule], features: Mapping[str, Any]) -> list[Rule]:
+    return [r for r in rules if not r.satisfied(features)]
+
+
+def choose(
+    candidates: Sequence[Mapping[str, Any]],
+    rules: Sequence[Rule],
+    key: Any = None,
+) -> int:
+    """Index of the best candidate that breaks the fewest rules (ties by `key`, higher first).
+
+    How a policy obeys a playbook when its decision is a choice among options.
+    """
+    if not candidates:
+        raise ValueError("no candidates to choose from")
+    scored = []
+    for i, feats in enumerate(candidates):
+        n = len(violations(rules, feats))
+        k = key(feats) if key else 0.0
+        scored.append((n, -k, i))
+    return min(scored)[2]
+
+
+def constrain(rules: Iterable[Rule], features: Mapping[str, Any], field: str, value: Any) -> Any:
+    """Move a decision `value` for `field` just far enough to satisfy every applicable rule.
+
+    How a policy obeys a playbook when its decision is a number or a category.
+    """
+    feats = dict(features)
+    feats[field] = value
+    for r in rules:
+        if r.require.field != field or not r.applies(feats):
+            continue
+        c, cur = r.require, feats[field]
+        if compare(cur, c.op, c.value):
+            continue
+        if c.op in (">=", ">") and isinstance(c.value, (int, float)) and not isinstance(c.value, bool):
+            cur = c.value if c.op == ">=" else _nudge(c.value, +1, cur)
+        elif c.op in ("<=", "<") and isinstance(c.value, (int, float)) and not isinstance(c.value, bool):
+            cur = c.value if c.op == "<=" else _nudge(c.value, -1, cur)
+        elif c.op == "==":
+            cur = c.value
+        elif c.op == "in" and isinstance(c.value, list) and c.value:
+            cur = c.value[0]
+        feats[field] = cur
+    return feats[field]
+
+
+def _nudge(v: float, sign: int, like: Any) -> float | int:
+    if isinstance(like, int) and not isinstance(like, bool):
+        return int(v) + sign
+    return v + sign * max(1e-6, abs(v) * 1e-6)
