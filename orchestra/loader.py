@@ -1,0 +1,50 @@
+"""Load a Workflow from a graph module path (`graphs/lumara.py[:attr]`), like langgraph.json does."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import traceback
+from pathlib import Path
+
+from .workflow import Workflow
+
+
+class UserError(Exception):
+    """Bad input from the user; the CLI prints it as one line and exits 2."""
+
+
+def load_workflow(spec: str) -> Workflow:
+    path_s, _, attr = spec.partition(":")
+    if ":" in spec and len(path_s) == 1:  # a Windows drive letter, not an attribute
+        path_s, attr = spec, ""
+    path = Path(path_s)
+    attr = attr or "workflow"
+    if not path.exists():
+        raise UserError(f"{path}: graph module not found")
+    if path.suffix != ".py":
+        raise UserError(f"{path}: a graph module must be a .py file")
+    name = f"_orchestra_graph_{abs(hash(str(path.resolve())))}"
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise UserError(f"{path}: cannot be loaded as a Python module")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise UserError(f"{e.filename or path}:{e.lineno}: syntax error: {e.msg}") from None
+    except Exception as e:
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if Path(f.filename).resolve() == path.resolve()]
+        line = frames[-1].lineno if frames else 1
+        raise UserError(f"{path}:{line}: {type(e).__name__}: {e}") from None
+    if not hasattr(module, attr):
+        found = [k for k, v in vars(module).items() if isinstance(v, Workflow)]
+        hint = f" (Workflow objects here: {', '.join(found)})" if found else ""
+        raise UserError(f"{path}: no attribute {attr!r}{hint}")
+    wf = getattr(module, attr)
+    if callable(wf) and not isinstance(wf, Workflow):
+        wf = wf()
+    if not isinstance(wf, Workflow):
+        raise UserError(f"{path}:{attr}: expected an orchestra.Workflow, got {type(wf).__name__}")
+    return wf
