@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Agent teams that learn from their own traces.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Agent teams that learn from their own traces.")
 traces_app = typer.Typer(no_args_is_help=True, help="Inspect stored traces.")
 rubric_app = typer.Typer(no_args_is_help=True, help="Work with rubric files.")
 playbook_app = typer.Typer(no_args_is_help=True, help="Show, diff, roll back and approve playbooks.")
@@ -65,8 +65,9 @@ def run(
     if picture is not None:
         if wf.picture is None:
             raise CliError(f"{graph}: this workflow cannot draw pictures")
-        deps = wf.deps(wf.make_job(seed)) if wf.deps else None
-        _replay_picture(wf, result, deps, picture)
+        from .pictures import draw_run
+
+        draw_run(wf, result.to_json(), picture, tool_log=result.tool_log)
         doc["picture"] = str(picture)
     jaeger = os.environ.get("ORCHESTRA_JAEGER_URL")
     if jaeger:
@@ -83,21 +84,6 @@ def run(
         console.print(verdict_table(v))
     if result.outcome:
         console.print(f"outcome: {json.dumps(result.outcome, default=str)}")
-
-
-def _replay_picture(wf: Any, result: Any, deps: Any, path: Path) -> None:
-    """Re-fly the executed tool calls on fresh deps (deterministic per seed), then draw."""
-    from .tools import RunContext
-
-    tools = {t.name: t for s in wf.specialists for t in s.tools}
-    for entry in result.tool_log:
-        t = tools.get(entry["tool"])
-        if t is not None and not entry.get("is_error"):
-            try:
-                t.call(entry["input"], RunContext(deps=deps, run_id=result.run_id, agent=entry["agent"]))
-            except Exception:
-                pass
-    wf.picture(deps, path)
 
 
 def verdict_table(v: dict[str, Any]) -> Table:
@@ -214,14 +200,22 @@ def main() -> None:
         err.print("interrupted", markup=False)
         sys.exit(130)
     except Exception as e:  # click usage errors and the like
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            err.print(f"error: {e.format_message()}", markup=False, highlight=False, soft_wrap=True)
+        click_exc = _click_exceptions()
+        if isinstance(e, click_exc.ClickException):
+            hint = f" ({e.ctx.command_path})" if getattr(e, "ctx", None) is not None else ""
+            err.print(f"error{hint}: {e.format_message()}", markup=False, highlight=False, soft_wrap=True)
             sys.exit(2)
-        if isinstance(e, click.exceptions.Exit):
+        if isinstance(e, click_exc.Exit):
             sys.exit(e.exit_code)
         raise
+
+
+def _click_exceptions() -> Any:
+    try:
+        from typer._click import exceptions  # typer >= 0.20 vendors click
+    except ImportError:
+        from click import exceptions
+    return exceptions
 
 
 if __name__ == "__main__":

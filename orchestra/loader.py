@@ -47,4 +47,4 @@ def load_workflow(spec: str) -> Workflow:
         wf = wf()
     if not isinstance(wf, Workflow):
         raise UserError(f"{path}:{attr}: expected an orchestra.Workflow, got {type(wf).__name__}")
-    return wf
+    return wf.model_copy(update={"source": f"{path.resolve()}:{attr}"})

@@ -144,8 +144,8 @@ def run_workflow(
         rubrics = load_stage_rubrics(wf)
     job = wf.make_job(seed)
     deps = wf.deps(job) if wf.deps else None
-    resume = run_id is not None
     run_id = run_id or uuid.uuid4().hex
+    resume = store is not None and (store.get_run(run_id) or {}).get("status") == "running" and checkpoint
     model_label = model or default_model_spec()
     rt = Runtime(run_id=run_id, workflow=wf, deps=deps, models=resolved, playbooks=playbooks, judge=judge, rubrics=rubrics, token_ceiling=token_ceiling)
     saver_conn = None

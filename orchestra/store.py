@@ -71,10 +71,13 @@ CREATE TABLE IF NOT EXISTS dreams (
   runs TEXT, result TEXT
 );
 CREATE TABLE IF NOT EXISTS dream_state (workflow TEXT PRIMARY KEY, stats BLOB, updated REAL);
+CREATE TABLE IF NOT EXISTS campaigns (
+  campaign_id TEXT PRIMARY KEY, params TEXT, status TEXT, state TEXT, started REAL, updated REAL
+);
 CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT, acquired REAL);
 """
 
-_TABLES = {"meta", "runs", "spans", "verdicts", "playbooks", "heads", "lessons", "injections", "dreams", "dream_state", "locks"}
+_TABLES = {"meta", "runs", "spans", "verdicts", "playbooks", "heads", "lessons", "injections", "dreams", "dream_state", "locks", "campaigns"}
 
 
 class Store:

@@ -49,6 +49,8 @@ class Workflow(_Definition):
     outcome: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None
     judge_policy: Callable[..., Any] | None = None
     picture: Callable[[Any, Path], None] | None = None
+    scenarios: Callable[[str, int, int], list[int]] | None = None
+    source: str | None = None
     dream_every: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
@@ -66,6 +68,13 @@ class Workflow(_Definition):
             if s.name == name:
                 return s
         raise KeyError(f"unknown specialist {name!r}; this workflow has: {', '.join(s.name for s in self.specialists)}")
+
+    def scenario_seeds(self, split: str, n: int, campaign_seed: int = 0) -> list[int]:
+        """Disjoint seeds per split (train / validation / test), reproducible per campaign seed."""
+        if self.scenarios is not None:
+            return list(self.scenarios(split, n, campaign_seed))
+        base = {"train": 0, "validation": 1_000_000, "test": 2_000_000}[split]
+        return [base + campaign_seed * 10_000 + i for i in range(n)]
 
     def make_job(self, seed: int) -> dict[str, Any]:
         return self.job(seed) if self.job else {"seed": seed}

@@ -5,3 +5,4 @@ from .base import (
     allow_model_requests, model_requests_allowed,
 )
 from .policy import FINAL_TOOL, Call, Final, PolicyContext, PolicyModel
+from .replay import ReplayModel, request_hash

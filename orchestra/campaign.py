@@ -1,0 +1,230 @@
+"""Campaigns: day -> night dream -> day ..., then a held-out evaluation of every playbook version.
+
+Training, validation (gates) and test scenarios are disjoint seed sets from the
+workflow. Every mission has a deterministic run id, so `--resume` skips what is
+done and an interrupted campaign loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .executors import Executor, Flown, Job, fly, playbooks_payload
+from .playbook import Playbook, empty_playbook
+from .store import Store
+from .versions import active_playbooks, get_playbook
+from .workflow import Workflow
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    nights: int = 2
+    missions: int = 20
+    validation: int = 20
+    test: int = 50
+    seed: int = 0
+    executor: Executor = "local"
+    workers: int | None = None
+    model: str | None = None
+    ablation: str | None = None
+
+    def campaign_id(self, workflow: str) -> str:
+        key = json.dumps({"w": workflow, "n": self.nights, "m": self.missions, "v": self.validation, "t": self.test, "s": self.seed, "model": self.model, "a": self.ablation}, sort_keys=True)
+        return f"{workflow}-s{self.seed}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+
+
+@dataclass
+class Progress:
+    """Callbacks for a progress display; no-ops by default."""
+
+    start: Callable[[str, int], None] = lambda phase, total: None
+    advance: Callable[[str, Flown], None] = lambda phase, flown: None
+    done: Callable[[str], None] = lambda phase: None
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval for a success rate."""
+    if n == 0:
+        return (0.0, 0.0)
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return (max(0.0, c - h), min(1.0, c + h))
+
+
+@dataclass
+class Arm:
+    """One learning arm (the real one, or the shuffled-verdict ablation) with its own store."""
+
+    name: str
+    store: Store
+    versions: list[dict[str, int]] = field(default_factory=list)
+    nights: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _flown_ids(store: Store, campaign_id: str) -> set[str]:
+    return {r["run_id"] for r in store.db.query("SELECT run_id FROM runs WHERE campaign_id = ? AND status IN ('passed','failed','error')", [campaign_id])}
+
+
+def _fly_phase(wf: Workflow, store: Store, campaign_id: str, phase: str, seeds: list[int], playbooks: dict[str, Playbook], cfg: CampaignConfig, progress: Progress, prefix: str, persist: bool = True) -> list[dict[str, Any]]:
+    """Fly the missions of a phase not already stored; return all of the phase's results in seed order."""
+    done = _flown_ids(store, campaign_id)
+    jobs = [Job(seed=s, playbooks=playbooks_payload(playbooks), phase=phase, campaign_id=campaign_id, run_id=f"{campaign_id}:{prefix}-{i:04d}") for i, s in enumerate(seeds)]
+    todo = [j for j in jobs if j.run_id not in done]
+    progress.start(f"{prefix}", len(jobs))
+    for _ in range(len(jobs) - len(todo)):
+        progress.advance(prefix, None)  # type: ignore[arg-type]
+    fly(wf, todo, executor=cfg.executor, workers=cfg.workers, model=cfg.model, store=store, on_result=lambda f: progress.advance(prefix, f))
+    progress.done(prefix)
+    results = []
+    for j in jobs:
+        run = store.get_run(j.run_id)
+        if run is not None:
+            results.append(run["result"])
+    return results
+
+
+def run_campaign(
+    wf: Workflow,
+    cfg: CampaignConfig,
+    *,
+    db: str | Path | None = None,
+    oracle: Workflow | None = None,
+    out: Path | None = None,
+    progress: Progress | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """The whole campaign; returns the summary (also written with the report to `out`)."""
+    from .dreaming.job import dream
+    from .report import write_report
+
+    progress = progress or Progress()
+    t0 = time.perf_counter()
+    cid = cfg.campaign_id(wf.name)
+    base = Path(db) if db else Path(".orchestra/campaigns") / f"{cid}.db"
+    if base.exists() and not resume:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(base) + suffix).unlink(missing_ok=True)
+        for p in base.parent.glob(base.stem + "*"):
+            if p.name.startswith(base.stem) and p != base:
+                p.unlink(missing_ok=True)
+    arms = [Arm("dreaming", Store(base))]
+    if cfg.ablation == "shuffled":
+        arms.append(Arm("ablation_shuffled", Store(base.with_name(base.stem + "-ablation.db"))))
+    train = wf.scenario_seeds("train", cfg.nights * cfg.missions, cfg.seed)
+    val = wf.scenario_seeds("validation", cfg.validation, cfg.seed)
+    test = wf.scenario_seeds("test", cfg.test, cfg.seed)
+    names = [s.name for s in wf.specialists]
+    for arm in arms:
+        _save_campaign(arm.store, cid, cfg, "running")
+        arm.versions = [{n: 0 for n in names}]
+        for night in range(1, cfg.nights + 1):
+            pbs = active_playbooks(arm.store, names)
+            day_seeds = train[(night - 1) * cfg.missions: night * cfg.missions]
+            _fly_phase(wf, arm.store, cid, "train", day_seeds, pbs, cfg, progress, f"{arm.name}-day{night}")
+            progress.start(f"{arm.name}-night{night}", 1)
+            result = dream(wf, arm.store, validation_seeds=val, executor=cfg.executor, workers=cfg.workers, model=cfg.model, dream_id=f"{cid}-{arm.name}-n{night}", shuffle_labels=(arm.name != "dreaming"), seed=cfg.seed + night)
+            progress.done(f"{arm.name}-night{night}")
+            arm.nights.append(result)
+            arm.versions.append({n: active_playbooks(arm.store, [n])[n].version for n in names})
+    # evaluation on the held-out test set: every version of the real arm, the ablation's final, baseline, oracle
+    evals: list[dict[str, Any]] = []
+    seen: dict[str, str] = {}
+    for arm in arms:
+        for i, vs in enumerate(arm.versions):
+            if arm.name != "dreaming" and i != len(arm.versions) - 1:
+                continue
+            key = json.dumps(vs, sort_keys=True) + (arm.name if i else "")
+            name = "v0 (empty)" if i == 0 else (f"after night {i}" if arm.name == "dreaming" else "ablation: shuffled verdicts")
+            if i == 0 and arm.name != "dreaming":
+                continue
+            pbs = {n: get_playbook(arm.store, n, v) for n, v in vs.items()}
+            prefix = f"{arm.name}-test-v{i}"
+            if key in seen:
+                results = _reuse(arms[0].store, f"{cid}:{seen[key]}")
+            else:
+                results = _fly_phase(wf, arm.store, cid, "test", test, pbs, cfg, progress, prefix)
+                seen[key] = prefix
+            evals.append({"name": name, "arm": arm.name, "night": i, "playbook_versions": vs, "results": results, "lessons": {n: [l.model_dump(mode="json") for l in pbs[n].lessons] for n in names}})
+    oracle_eval = None
+    if oracle is not None:
+        results = _fly_phase(oracle, arms[0].store, cid, "test", test, {n: empty_playbook(n) for n in [s.name for s in oracle.specialists]}, cfg, progress, "oracle-test")
+        oracle_eval = {"name": "oracle", "results": results}
+    summary = summarize(wf, cfg, cid, evals, oracle_eval, arms, time.perf_counter() - t0)
+    for arm in arms:
+        _save_campaign(arm.store, cid, cfg, "done")
+    out = out or Path("reports") / cid
+    summary["report"] = str(write_report(summary, out, wf, evals, oracle_eval, test))
+    return summary
+
+
+def _reuse(store: Store, prefix: str) -> list[dict[str, Any]]:
+    rows = store.db.query("SELECT result FROM runs WHERE run_id LIKE ? ORDER BY run_id", [prefix + "-%"])
+    return [json.loads(r["result"]) for r in rows]
+
+
+def _save_campaign(store: Store, cid: str, cfg: CampaignConfig, status: str) -> None:
+    with store.transaction() as db:
+        db["campaigns"].upsert({"campaign_id": cid, "params": json.dumps(cfg.__dict__, default=str), "status": status, "updated": time.time(), "started": time.time()}, pk="campaign_id")
+
+
+def _rates(results: list[dict[str, Any]]) -> dict[str, Any]:
+    from .dreaming.gate import criteria_of
+
+    n = len(results)
+    k = sum(r["status"] == "passed" for r in results)
+    crit: dict[str, list[bool]] = {}
+    for r in results:
+        for name, ok in criteria_of(r).items():
+            crit.setdefault(name, []).append(ok)
+    causes: dict[str, int] = {}
+    for r in results:
+        c = (r.get("outcome") or {}).get("cause") or ("none" if r["status"] == "passed" else r["status"])
+        causes[c] = causes.get(c, 0) + 1
+    tokens = sum((r.get("usage") or {}).get("input_tokens", 0) + (r.get("usage") or {}).get("output_tokens", 0) for r in results)
+    return {
+        "n": n, "successes": k, "success_rate": k / n if n else 0.0, "ci95": list(wilson(k, n)),
+        # a criterion a run never reached counts as not passed, over all runs
+        "criteria": {name: sum(v) / n for name, v in sorted(crit.items())},
+        "causes": dict(sorted(causes.items(), key=lambda kv: -kv[1])), "tokens": tokens,
+        "wall_s": sum(r.get("wall_s", 0.0) for r in results),
+    }
+
+
+def summarize(wf: Workflow, cfg: CampaignConfig, cid: str, evals: list[dict[str, Any]], oracle_eval: dict[str, Any] | None, arms: list[Arm], wall_s: float) -> dict[str, Any]:
+    versions = []
+    for e in evals:
+        versions.append({"name": e["name"], "arm": e["arm"], "night": e["night"], "playbook_versions": e["playbook_versions"], **_rates(e["results"]), "lessons": e["lessons"]})
+    real = [v for v in versions if v["arm"] == "dreaming"]
+    baseline = real[0]
+    oracle = {"name": "oracle", **_rates(oracle_eval["results"])} if oracle_eval else None
+    final = real[-1]
+    gap = None
+    if oracle is not None:
+        denom = oracle["success_rate"] - baseline["success_rate"]
+        for v in versions:
+            v["gap_closed"] = (v["success_rate"] - baseline["success_rate"]) / denom if denom > 0 else None
+        gap = final.get("gap_closed")
+    drops = {c: baseline["criteria"].get(c, 0.0) - final["criteria"].get(c, 0.0) for c in baseline["criteria"]}
+    nights = []
+    for arm in arms:
+        for i, n in enumerate(arm.nights, 1):
+            nights.append({"arm": arm.name, "night": i, **{k: v for k, v in n.items() if not k.startswith("_")}})
+    training_tokens = 0
+    for arm in arms[:1]:
+        row = arm.store.db.execute("SELECT COALESCE(SUM(input_tokens + output_tokens), 0) FROM runs WHERE campaign_id = ? AND phase = 'train'", [cid]).fetchone()
+        training_tokens = int(row[0])
+    return {
+        "campaign_id": cid, "workflow": wf.name, "config": {k: v for k, v in cfg.__dict__.items()},
+        "training_missions": cfg.nights * cfg.missions, "validation_missions": cfg.validation, "test_missions": cfg.test,
+        "versions": versions, "baseline": {k: baseline[k] for k in ("name", "success_rate", "ci95", "criteria", "causes")},
+        "oracle": oracle, "gap_closed": gap, "criterion_drops": drops, "max_criterion_drop": max(drops.values()) if drops else 0.0,
+        "nights": nights, "training_tokens": training_tokens, "wall_s": round(wall_s, 2),
+    }

@@ -1,0 +1,75 @@
+"""Episodes: one specialist's part of one run, flattened for induction.
+
+Mining (spans + verdicts) produces episodes; induction, synthesis and curation
+consume them. An episode holds only scalars keyed by dotted feature names, so
+everything downstream is domain-free.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..rules import flatten
+
+FeatureValue = float | int | str | bool | None
+
+# A value or name that may appear in lesson text: short, no spaces, no markup.
+SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
+# A feature name: dotted segments, each a safe token.
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,32}(\.[A-Za-z0-9_\-]{1,32}){0,7}$")
+
+
+class Episode(BaseModel):
+    """What one specialist saw and decided in one run, and how the run came out."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    specialist: str
+    run_id: str
+    trace_id: str = ""
+    features: dict[str, FeatureValue] = Field(default_factory=dict)
+    passed: bool
+    criteria: dict[str, bool | None] = Field(default_factory=dict, description="None = unscored")
+    cause: str | None = None
+    lesson_ids: list[str] = Field(default_factory=list, description="lessons it was given")
+
+
+class FailureSignature(BaseModel):
+    """A recurring way of failing: a failed criterion (or none) together with a cause."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    specialist: str
+    criterion: str | None
+    cause: str | None
+    count: int
+    runs: int
+    share: float = Field(description="fraction of the specialist's failed episodes")
+    trace_ids: list[str] = Field(default_factory=list)
+
+
+def make_features(subtask: Any = None, tools: Mapping[str, Any] | None = None, output: Any = None) -> dict[str, FeatureValue]:
+    """Flatten a specialist's subtask, last tool results and typed output into feature keys.
+
+    The one place the `input.` / `tool.<name>.` / `output.` prefixes are spelled,
+    so mining and policies agree on names.
+    """
+    feats: dict[str, FeatureValue] = {}
+    if subtask is not None:
+        feats.update(flatten(subtask, "input"))
+    for name, result in (tools or {}).items():
+        feats.update(flatten(result, f"tool.{name}"))
+    if output is not None:
+        feats.update(flatten(output, "output"))
+    return feats
+
+
+def is_usable_name(name: str) -> bool:
+    """Feature names induction may use: schema-like and not an identifier field."""
+    if not SAFE_NAME.match(name):
+        return False
+    last = name.rsplit(".", 1)[-1].lower()
+    return not (last in ("id", "ids", "uuid") or last.endswith("_id") or last.endswith("_ids"))

@@ -1,0 +1,79 @@
+"""Gate: candidate vs current playbooks on the same held-out validation scenarios (paired).
+
+Promote only if the candidate is not worse overall and no criterion's pass
+rate regresses beyond noise (net paired losses above one standard deviation
+of the discordant-pair count, and at least two scenarios).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..executors import Executor, Job, fly, playbooks_payload
+from ..playbook import Playbook
+from ..workflow import Workflow
+
+
+def criteria_of(result: dict[str, Any]) -> dict[str, bool]:
+    """Scored criteria of every stage's final verdict: 'stage.criterion' -> passed."""
+    out: dict[str, bool] = {}
+    for stage, v in (result.get("verdicts") or {}).items():
+        for c in v.get("criteria", []):
+            if not c.get("unscored"):
+                out[f"{stage}.{c['id']}"] = bool(c.get("passed"))
+    return out
+
+
+def compare(current: list[dict[str, Any]], candidate: list[dict[str, Any]]) -> dict[str, Any]:
+    """Paired comparison of two result lists over the same scenarios."""
+    n = len(current)
+    cur_ok = [r["status"] == "passed" for r in current]
+    cand_ok = [r["status"] == "passed" for r in candidate]
+    crit_cur = [criteria_of(r) for r in current]
+    crit_cand = [criteria_of(r) for r in candidate]
+    names = sorted({k for d in crit_cur + crit_cand for k in d})
+    criteria: dict[str, Any] = {}
+    regressions = []
+    for name in names:
+        # a criterion never reached (e.g. a later stage skipped) counts as not passed
+        a = [d.get(name, False) for d in crit_cur]
+        b = [d.get(name, False) for d in crit_cand]
+        lost = sum(x and not y for x, y in zip(a, b))
+        won = sum(y and not x for x, y in zip(a, b))
+        noise = max(2.0, math.sqrt(lost + won))
+        regressed = (lost - won) > noise
+        criteria[name] = {"current": sum(a) / n, "candidate": sum(b) / n, "lost": lost, "won": won, "regressed": regressed}
+        if regressed:
+            regressions.append(name)
+    cur_rate, cand_rate = sum(cur_ok) / n, sum(cand_ok) / n
+    return {
+        "n": n, "current_success": cur_rate, "candidate_success": cand_rate,
+        "wins": sum(b and not a for a, b in zip(cur_ok, cand_ok)), "losses": sum(a and not b for a, b in zip(cur_ok, cand_ok)),
+        "criteria": criteria, "regressions": regressions,
+        "promote": cand_rate >= cur_rate and not regressions,
+    }
+
+
+def gate(
+    wf: Workflow,
+    current: dict[str, Playbook],
+    candidate: dict[str, Playbook],
+    seeds: list[int],
+    *,
+    executor: Executor = "local",
+    workers: int | None = None,
+    model: str | None = None,
+    dream_id: str = "",
+    baseline: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Fly both playbook sets on `seeds`; `baseline` reuses already-flown current results."""
+    if baseline is None:
+        jobs = [Job(seed=s, playbooks=playbooks_payload(current), phase="gate", label=f"{dream_id}:current") for s in seeds]
+        baseline = [f.result for f in fly(wf, jobs, executor=executor, workers=workers, model=model)]
+    jobs = [Job(seed=s, playbooks=playbooks_payload(candidate), phase="gate", label=f"{dream_id}:candidate") for s in seeds]
+    cand = [f.result for f in fly(wf, jobs, executor=executor, workers=workers, model=model)]
+    out = compare(baseline, cand)
+    out["seeds"] = list(seeds)
+    out["_current_results"] = baseline
+    return out

@@ -1,0 +1,33 @@
+"""Structured playbook rules: conditions, choose and constrain."""
+
+from orchestra.rules import Condition, Rule, choose, constrain, flatten, violations
+
+
+def test_condition_ops_and_missing_features():
+    f = {"a": 0.3, "s": "lidar", "b": True}
+    assert Condition(field="a", op="<=", value=0.35).holds(f) is True
+    assert Condition(field="a", op=">", value=0.35).holds(f) is False
+    assert Condition(field="s", op="in", value=["lidar", "radar"]).holds(f) is True
+    assert Condition(field="b", op="==", value=True).holds(f) is True
+    assert Condition(field="zz", op="==", value=1).holds(f) is None
+
+
+def test_conditional_rule_and_constrain():
+    r = Rule(when=[Condition(field="input.shadow", op=">", value=0.3)], require=Condition(field="output.sensor", op="==", value="lidar"))
+    assert constrain([r], {"input.shadow": 0.5}, "output.sensor", "optical") == "lidar"
+    assert constrain([r], {"input.shadow": 0.1}, "output.sensor", "optical") == "optical"
+    lo = Rule(require=Condition(field="output.alt", op=">=", value=80.0))
+    assert constrain([lo], {}, "output.alt", 50.0) == 80.0
+    assert constrain([lo], {}, "output.alt", 120.0) == 120.0
+
+
+def test_choose_prefers_fewest_violations_then_key():
+    r = Rule(require=Condition(field="output.slope", op="<=", value=5))
+    cands = [{"output.slope": 9, "v": 10}, {"output.slope": 4, "v": 1}, {"output.slope": 3, "v": 2}]
+    assert choose(cands, [r], key=lambda f: f["v"]) == 2
+    assert choose(cands, [], key=lambda f: f["v"]) == 0
+    assert len(violations([r], cands[0])) == 1
+
+
+def test_flatten():
+    assert flatten({"site": {"slope": 3, "tags": [1]}, "ok": True}, "input") == {"input.site.slope": 3, "input.ok": True}
