@@ -7,6 +7,7 @@ exchanges, nothing else.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
@@ -58,11 +59,16 @@ class Specialist(_Definition):
 
     def delegate_spec(self) -> ToolSpec:
         """How the lead sees this specialist: one delegate tool."""
-        if self.input_type is not None:
-            schema = self.input_type.model_json_schema()
-        else:
-            schema = {"type": "object", "properties": {"task": {"type": "string"}}, "required": ["task"]}
-        return ToolSpec(name=f"delegate_{self.name}", description=f"Hand a subtask to the {self.name} specialist. {self.description}".strip(), input_schema=schema)
+        return _delegate_spec(self.name, self.description, self.input_type)
+
+
+@functools.lru_cache(maxsize=256)
+def _delegate_spec(name: str, description: str, input_type: type[BaseModel] | None) -> ToolSpec:
+    if input_type is not None:
+        schema = input_type.model_json_schema()
+    else:
+        schema = {"type": "object", "properties": {"task": {"type": "string"}}, "required": ["task"]}
+    return ToolSpec(name=f"delegate_{name}", description=f"Hand a subtask to the {name} specialist. {description}".strip(), input_schema=schema)
 
 
 class Lead(_Definition):
@@ -95,6 +101,7 @@ class AgentOutcome:
     tool_log: list[dict[str, Any]] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=256)
 def final_tool_spec(output_type: type[BaseModel]) -> ToolSpec:
     schema = output_type.model_json_schema()
     return ToolSpec(name=FINAL_TOOL, description="Return your final answer. Call this exactly once, when done.", input_schema=schema)

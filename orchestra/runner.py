@@ -229,10 +229,23 @@ def run_record(r: RunResult, model_label: str, campaign_id: str | None, phase: s
     }
 
 
+_RUBRICS: dict[tuple[str, float], Any] = {}
+
+
 def load_stage_rubrics(wf: Workflow) -> dict[str, Any]:
+    """Rubrics per stage, parsed once per file version (path, mtime)."""
     from .grading import load_rubric
 
-    return {s.name: load_rubric(s.rubric) for s in wf.stages if s.rubric is not None}
+    out = {}
+    for s in wf.stages:
+        if s.rubric is None:
+            continue
+        p = Path(s.rubric)
+        key = (str(p.resolve()), p.stat().st_mtime if p.exists() else 0.0)
+        if key not in _RUBRICS:
+            _RUBRICS[key] = load_rubric(p)
+        out[s.name] = _RUBRICS[key]
+    return out
 
 
 __all__ = ["run_workflow", "RunResult", "resolve_models", "ConfigError", "build_evidence"]

@@ -81,12 +81,21 @@ class Workflow(_Definition):
 
     def compile(self, checkpointer: Any = None) -> Any:
         """A compiled LangGraph `CompiledStateGraph`; LangGraph's own tooling works on it."""
-        return build_graph(self).compile(checkpointer=checkpointer)
+        key = id(self)
+        cached = _COMPILED.get(key)
+        if cached is None or cached[0] is not self:
+            cached = (self, build_graph(self).compile())
+            _COMPILED[key] = cached
+        graph = cached[1]
+        return graph.copy({"checkpointer": checkpointer}) if checkpointer is not None else graph
 
     def run(self, seed: int = 0, **kwargs: Any) -> Any:
         from .runner import run_workflow
 
         return run_workflow(self, seed=seed, **kwargs)
+
+
+_COMPILED: dict[int, tuple[Workflow, Any]] = {}
 
 
 def _merge(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any]:
