@@ -179,6 +179,7 @@ def _register_extra() -> None:
 
 def main() -> None:
     from .grading import RubricError
+    from .jaeger import JaegerError
     from .loader import UserError
     from .runner import ConfigError
     from .store import StoreError
@@ -190,7 +191,7 @@ def main() -> None:
         pass
     try:
         app(standalone_mode=False)
-    except (CliError, UserError, ConfigError, StoreError, VersionError, RubricError) as e:
+    except (CliError, UserError, ConfigError, StoreError, VersionError, RubricError, JaegerError) as e:
         err.print(str(e), markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except typer.Abort:

@@ -10,6 +10,7 @@ how many attempts were made; we need all three configurable or reported.
 from __future__ import annotations
 
 import email.utils
+import inspect
 import ipaddress
 import logging
 import os
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 CACHE = {"type": "ephemeral"}
 MAX_CACHE_BREAKPOINTS = 4
+_NO_CREDENTIALS = "no Anthropic credentials for {}: set ANTHROPIC_API_KEY or pass api_key="
+_SDK_SPANS_OPTION = "open_telemetry" in inspect.signature(anthropic.Anthropic.__init__).parameters
+_CredentialsError: Any = getattr(anthropic, "CredentialsError", ())
 _STOP_REASONS = {
     "end_turn": "end_turn",
     "tool_use": "tool_use",
@@ -77,16 +81,19 @@ class AnthropicModel:
         self.max_retry_after = max_retry_after
         key = api_key or os.environ.get("ANTHROPIC_API_KEY") or None
         add_secret(key)
+        options: dict[str, Any] = {"open_telemetry": None if sdk_spans else False} if _SDK_SPANS_OPTION else {}
         try:
             self._client = anthropic.Anthropic(
                 api_key=key,
                 base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
                 max_retries=0,
                 timeout=timeout,
-                open_telemetry=None if sdk_spans else False,
+                **options,
             )
+        except _CredentialsError as e:
+            raise ModelError(f"{_NO_CREDENTIALS.format(model)} ({_one_line(redact_text(str(e)))})") from None
         except Exception as e:
-            raise ModelError(f"anthropic client for {model}: {type(e).__name__}: {_one_line(str(e))}") from None
+            raise ModelError(f"anthropic client for {model}: {type(e).__name__}: {_one_line(redact_text(str(e)))}") from None
 
     def __repr__(self) -> str:
         return f"AnthropicModel({self.name!r}, base_url={self.base_url!r})"
@@ -100,6 +107,9 @@ class AnthropicModel:
 
     def complete(self, request: ModelRequest) -> ModelResponse:
         self._check_allowed()
+        c = self._client
+        if not (c.api_key or c.auth_token or getattr(c, "credentials", None)):
+            raise ModelError(_NO_CREDENTIALS.format(self.name))
         params = to_params(request, self.name, self.max_tokens)
         attempt = 0
         while True:
@@ -111,13 +121,15 @@ class AnthropicModel:
                 if attempt > self.max_retries or not _retryable_status(e.response):
                     raise ModelError(self._describe(e, attempt)) from None
                 delay = self._delay(attempt, e.response.headers)
+                reason = f"HTTP {e.status_code}"
             except anthropic.APIConnectionError as e:
                 if attempt > self.max_retries:
                     raise ModelError(self._describe(e, attempt)) from None
                 delay = self._delay(attempt, None)
+                reason = type(e).__name__
             except anthropic.AnthropicError as e:
                 raise ModelError(self._describe(e, attempt)) from None
-            log.warning("%s: attempt %d failed, retrying in %.2fs", self.name, attempt, delay)
+            log.warning("%s: attempt %d failed (%s), retrying in %.2fs", self.name, attempt, reason, delay)
             time.sleep(delay)
 
     def _check_allowed(self) -> None:
@@ -138,9 +150,12 @@ class AnthropicModel:
         tries = f"{attempt} attempt{'s' if attempt != 1 else ''}"
         where = f"{self.name} at {self.base_url}"
         if isinstance(e, anthropic.APIStatusError):
-            kind = e.type or "error"
-            msg = e.api_message or ""
-            rid = f", request_id {e.request_id}" if e.request_id else ""
+            error = e.body.get("error") if isinstance(e.body, dict) else None
+            error = error if isinstance(error, dict) else {}
+            kind = getattr(e, "type", None) or error.get("type") or "error"
+            msg = getattr(e, "api_message", None) or error.get("message") or ""
+            rid = getattr(e, "request_id", None)
+            rid = f", request_id {rid}" if rid else ""
             text = f"anthropic {where}: HTTP {e.status_code} {kind}: {msg} (after {tries}{rid})"
         elif isinstance(e, anthropic.APITimeoutError):
             text = f"anthropic {where}: timed out after {self.timeout:g}s (after {tries})"

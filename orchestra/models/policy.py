@@ -61,6 +61,8 @@ class PolicyContext:
     rules: list[Rule]
     tools: list[str]
     request: ModelRequest
+    recent: list[ToolExchange] = field(default_factory=list)
+    """Exchanges since the latest note (e.g. since grader feedback or a new stage)."""
 
     def last(self, tool_name: str) -> Any:
         """The last successful result of `tool_name`, or None."""
@@ -97,6 +99,7 @@ def context_from_request(request: ModelRequest) -> PolicyContext:
     notes: list[Any] = []
     pending: dict[str, ToolUseBlock] = {}
     exchanges: list[ToolExchange] = []
+    recent: list[ToolExchange] = []
     for msg in request.messages:
         for block in msg.content:
             if isinstance(block, ToolUseBlock):
@@ -104,12 +107,15 @@ def context_from_request(request: ModelRequest) -> PolicyContext:
             elif isinstance(block, ToolResultBlock):
                 use = pending.pop(block.tool_use_id, None)
                 if use is not None:
-                    exchanges.append(ToolExchange(use.name, dict(use.input), _parse(block.content), block.is_error))
+                    ex = ToolExchange(use.name, dict(use.input), _parse(block.content), block.is_error)
+                    exchanges.append(ex)
+                    recent.append(ex)
             elif isinstance(block, TextBlock) and msg.role == "user":
                 if task is None:
                     task = _parse(block.text)
                 else:
                     notes.append(_parse(block.text))
+                    recent = []
     return PolicyContext(
         agent=request.agent,
         task=task,
@@ -118,6 +124,7 @@ def context_from_request(request: ModelRequest) -> PolicyContext:
         rules=[Rule.model_validate(r) for r in request.rules],
         tools=[t.name for t in request.tools],
         request=request,
+        recent=recent,
     )
 
 

@@ -1,0 +1,164 @@
+"""The dream job: mine -> induce -> synthesize -> curate -> gate -> promote, under a store lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import uuid
+from typing import Any, Callable
+
+from opentelemetry import trace
+
+from .. import tracing as tr
+from ..executors import Executor
+from ..models.base import Model
+from ..playbook import Playbook
+from ..store import Store
+from ..versions import active_playbooks, save_version
+from ..workflow import Workflow
+from . import steps
+from .episodes import Episode
+from .gate import gate
+from .mine import mine
+
+
+class DreamBusy(Exception):
+    """Another dream holds this workflow's lock."""
+
+
+def _owner() -> str:
+    return f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def shuffle_labels(episodes: list[Episode], seed: int) -> list[Episode]:
+    """Ablation: permute run outcomes across runs, keeping each run's episodes together."""
+    runs = sorted({e.run_id for e in episodes})
+    outcomes = {}
+    for e in episodes:
+        outcomes.setdefault(e.run_id, (e.passed, e.criteria, e.cause))
+    perm = [outcomes[r] for r in runs]
+    random.Random(seed).shuffle(perm)
+    new = dict(zip(runs, perm))
+    return [e.model_copy(update={"passed": new[e.run_id][0], "criteria": new[e.run_id][1], "cause": new[e.run_id][2]}) for e in episodes]
+
+
+def dream(
+    wf: Workflow,
+    store: Store,
+    *,
+    validation_seeds: list[int] | None = None,
+    executor: Executor = "local",
+    workers: int | None = None,
+    model: str | None = None,
+    synth_model: Model | None = None,
+    review: bool = False,
+    dream_id: str | None = None,
+    shuffle_labels: bool = False,
+    seed: int = 0,
+    span_source: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None,
+    wait: bool = False,
+) -> dict[str, Any]:
+    """Dream once on the runs not yet dreamed on; returns the dream's figures (JSON-able)."""
+    dream_id = dream_id or f"dream-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    owner = _owner()
+    lock = f"dream:{wf.name}"
+    while not store.try_lock(lock, owner):
+        if not wait:
+            raise DreamBusy(f"another dream is running on workflow {wf.name!r} in {store.path}; try again when it finishes")
+        time.sleep(0.2)
+    try:
+        with tr.tracer().start_as_current_span(f"dream {wf.name}", attributes={"orchestra.dream_id": dream_id, "orchestra.workflow": wf.name, tr.OP: "invoke_workflow"}) as span:
+            result = _dream(wf, store, dream_id, validation_seeds, executor, workers, model, synth_model, review, shuffle_labels, seed, span_source, span)
+            span.set_attribute("orchestra.dream.promoted", bool(result["promoted"]))
+            span.set_attribute("orchestra.dream.runs_mined", result["runs_mined"])
+            trace_id = tr.hex_trace_id(span)
+        store.save_spans(tr.drain(trace_id))
+        result["trace_id"] = trace_id
+        return result
+    finally:
+        store.unlock(lock, owner)
+
+
+def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int] | None, executor: Executor, workers: int | None, model: str | None, synth_model: Model | None, review: bool, shuffled: bool, seed: int, span_source: Any, span: trace.Span) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    names = [s.name for s in wf.specialists]
+    episodes, run_ids = mine(store, wf.name, span_source=span_source)
+    # dreams are traces of their own, linked to the runs they read (as attributes: links need live contexts)
+    span.set_attribute("orchestra.dream.run_ids", run_ids[:200])
+    if shuffled:
+        episodes = shuffle_labels(episodes, seed)
+    current = active_playbooks(store, names)
+    prior_stats = _load_stats(store, wf.name)
+    new_stats, induced, signatures = steps.induce_all(prior_stats, episodes, names, seed=seed)
+    candidate: dict[str, Playbook] = {}
+    applied: dict[str, list[dict[str, Any]]] = {}
+    for name in names:
+        eps = [e for e in episodes if e.specialist == name]
+        cand, deltas = steps.revise(current[name], eps, induced.get(name, []), signatures.get(name, []), dream_id=dream_id, model=synth_model)
+        candidate[name] = cand
+        applied[name] = deltas
+    changed = {n for n in names if candidate[n].lessons != current[n].lessons or _counts(candidate[n]) != _counts(current[n])}
+    lessons_changed = {n for n in names if [x.id for x in candidate[n].lessons] != [x.id for x in current[n].lessons] or [x.rule for x in candidate[n].lessons] != [x.rule for x in current[n].lessons]}
+    gate_result: dict[str, Any] | None = None
+    promoted_specs: set[str] = set()
+    status_of: dict[str, str] = {}
+    if lessons_changed:
+        seeds = validation_seeds if validation_seeds is not None else wf.scenario_seeds("validation", 20, 0)
+        joint = {n: (candidate[n] if n in lessons_changed else current[n]) for n in names}
+        gate_result = gate(wf, current, joint, seeds, executor=executor, workers=workers, model=model, dream_id=dream_id)
+        if gate_result["promote"]:
+            promoted_specs = set(lessons_changed)
+        elif len(lessons_changed) > 1:
+            # the team candidate failed: try each specialist's candidate alone, on the same baseline
+            singles = {}
+            for n in sorted(lessons_changed):
+                alone = {m: (candidate[n] if m == n else current[m]) for m in names}
+                g = gate(wf, current, alone, seeds, executor=executor, workers=workers, model=model, dream_id=dream_id, baseline=gate_result["_current_results"])
+                singles[n] = {k: v for k, v in g.items() if not k.startswith("_")}
+                if g["promote"] and g["candidate_success"] > g["current_success"]:
+                    promoted_specs.add(n)
+            gate_result["single"] = singles
+    versions: dict[str, int | None] = {}
+    with_gate = {k: v for k, v in (gate_result or {}).items() if not k.startswith("_")}
+    for n in names:
+        if n in lessons_changed:
+            ok = n in promoted_specs
+            status = ("pending" if review else "active") if ok else "rejected"
+            status_of[n] = status
+            versions[n] = save_version(store, candidate[n].model_copy(update={"version": 0}), parent=current[n].version, status=status, dream_id=dream_id, gate=with_gate, activate=ok and not review)
+        else:
+            versions[n] = None
+    _finish(store, wf.name, run_ids, new_stats, dream_id, {"promoted": sorted(promoted_specs)})
+    return {
+        "dream_id": dream_id, "workflow": wf.name, "runs_mined": len(run_ids), "episodes": len(episodes),
+        "shuffled_labels": shuffled, "promoted": bool(promoted_specs) and not review,
+        "gate": with_gate or None, "wall_s": round(time.perf_counter() - t0, 3),
+        "specialists": {
+            n: {"current_version": current[n].version, "candidate_version": versions[n], "promoted": n in promoted_specs and not review,
+                "status": status_of.get(n, "unchanged"), "deltas": applied[n],
+                "induced": [i for i in steps.describe_induced(induced.get(n, []))]}
+            for n in names
+        },
+        "_changed_counts": sorted(changed - lessons_changed),
+    }
+
+
+def _counts(pb: Playbook) -> list[tuple[int, int]]:
+    return [(x.helpful, x.harmful) for x in pb.lessons]
+
+
+def _load_stats(store: Store, workflow: str) -> Any:
+    row = store.db.execute("SELECT stats FROM dream_state WHERE workflow = ?", [workflow]).fetchone()
+    return steps.load_stats(row[0]) if row and row[0] else None
+
+
+def _finish(store: Store, workflow: str, run_ids: list[str], stats: Any, dream_id: str, result: dict[str, Any]) -> None:
+    """Mark runs dreamed and keep the compact statistics, in one transaction."""
+    with store.transaction() as db:
+        for i in range(0, len(run_ids), 500):
+            chunk = run_ids[i:i + 500]
+            db.execute(f"UPDATE runs SET dreamed = 1 WHERE run_id IN ({','.join('?' * len(chunk))})", chunk)
+        db.execute("INSERT OR REPLACE INTO dream_state(workflow, stats, updated) VALUES (?, ?, ?)", [workflow, steps.dump_stats(stats), time.time()])
+        db.execute("INSERT OR REPLACE INTO dreams(dream_id, workflow, status, started, ended, runs, result) VALUES (?, ?, 'done', ?, ?, ?, ?)", [dream_id, workflow, time.time(), time.time(), json.dumps(run_ids), json.dumps(result)])
