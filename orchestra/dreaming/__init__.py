@@ -7,8 +7,8 @@ statistically supported rules, `synthesize_*` turns them into lesson deltas,
 
 from .curate import Delta, curate, harmful_lessons, lesson_id, update_counts
 from .episodes import Episode, FailureSignature, make_features
-from .induce import InducedRule, failure_signatures, induce, induce_from_stats
-from .stats import InductionStats, update
+from .induce import InducedRule, induce, induce_from_stats
+from .stats import InductionStats, failure_signatures, update
 from .synthesize import evidence_pack, synthesize_offline, synthesize_with_model, validate_deltas
 
 __all__ = [

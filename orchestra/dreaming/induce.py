@@ -42,8 +42,18 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..rules import Condition, Rule
-from .episodes import Episode, FailureSignature
-from .stats import InductionStats, Table, log_factorials, log_fisher_greater, update
+from .episodes import Episode
+from .stats import (
+    InductionStats,
+    Table,
+    failure_signatures,  # noqa: F401 - re-exported: signatures are part of induction
+    log_factorials,
+    log_fisher_greater,
+    place_threshold,
+    quantile_cuts,
+    recent_unique,
+    update,
+)
 
 R_BINS, C_BINS, TOP_UNCOND, TOP_COND, ATTEMPTS, MAX_EVIDENCE = 32, 8, 32, 96, 25, 20
 
@@ -64,34 +74,18 @@ class InducedRule(BaseModel):
     p_value: float
     q_value: float
     trace_ids: list[str] = Field(default_factory=list, description="failed violators, most recent last")
-    criteria: list[str] = Field(default_factory=list, description="criteria failed most more often by violators")
+    criteria: list[str] = Field(default_factory=list, description="criteria violators failed more often than satisfiers")
 
 
-def induce(
-    episodes: Iterable[Episode],
-    *,
-    min_support: int = 8,
-    alpha: float = 0.05,
-    max_rules: int = 5,
-    seed: int = 0,
-    decision_prefix: str = "output.",
-    max_sample: int = 20_000,
-) -> list[InducedRule]:
+def induce(episodes: Iterable[Episode], *, min_support: int = 8, alpha: float = 0.05, max_rules: int = 5, seed: int = 0,
+           decision_prefix: str = "output.", max_sample: int = 20_000) -> list[InducedRule]:
     """Induce rules for every specialist in `episodes` (see the module doc for the method)."""
     return induce_from_stats(update(InductionStats.empty(), episodes), min_support=min_support, alpha=alpha,
                              max_rules=max_rules, seed=seed, decision_prefix=decision_prefix, max_sample=max_sample)
 
 
-def induce_from_stats(
-    stats: InductionStats,
-    *,
-    min_support: int = 8,
-    alpha: float = 0.05,
-    max_rules: int = 5,
-    seed: int = 0,
-    decision_prefix: str = "output.",
-    max_sample: int = 20_000,
-) -> list[InducedRule]:
+def induce_from_stats(stats: InductionStats, *, min_support: int = 8, alpha: float = 0.05, max_rules: int = 5, seed: int = 0,
+                      decision_prefix: str = "output.", max_sample: int = 20_000) -> list[InducedRule]:
     """Same as `induce`, from an incrementally kept summary; `seed` drives subsampling past `max_sample`."""
     groups: list[int] = []  # hypotheses tested per (specialist, round, class)
     found: list[tuple[Table, list[_Pick]]] = []
@@ -121,36 +115,6 @@ def induce_from_stats(
     return out
 
 
-def failure_signatures(source: InductionStats | Iterable[Episode], *, min_count: int = 3, max_traces: int = 10) -> list[FailureSignature]:
-    """Recurring (failed criterion, cause) combinations among failed episodes, most common first."""
-    stats = source if isinstance(source, InductionStats) else update(InductionStats.empty(), source)
-    out: list[FailureSignature] = []
-    for spec in sorted(stats.tables):
-        t = stats.tables[spec]
-        failed = ~t.passed
-        n_failed = int(failed.sum())
-        if not n_failed:
-            continue
-        crit_masks = [(c, failed & (t.C[i] == 0)) for i, c in enumerate(t.criteria)]
-        none_failed = failed & ~(t.C == 0).any(axis=0) if len(t.criteria) else failed
-        crit_masks.append((None, none_failed))
-        for crit, mask in crit_masks:
-            for code in np.unique(t.cause[mask]):
-                rows = mask & (t.cause == code)
-                count = int(rows.sum())
-                if count < min_count:
-                    continue
-                out.append(FailureSignature(
-                    specialist=spec, criterion=crit, cause=t.causes[code] if code >= 0 else None, count=count,
-                    runs=int(np.unique(t.run_ids[rows]).size), share=count / n_failed,
-                    trace_ids=_recent_unique(t.trace_ids[rows], max_traces)))
-    out.sort(key=lambda s: (s.specialist, -s.count, str(s.criterion), str(s.cause)))
-    return out
-
-
-# --------------------------------------------------------------------------- search
-
-
 @dataclass(frozen=True)
 class _Cond:
     col: int
@@ -168,27 +132,9 @@ class _Pick:
 
 def _holds(x: np.ndarray, c: _Cond) -> np.ndarray:
     """Condition on stored values; missing (NaN) never holds, like a None feature."""
-    if c.op == "<=":
-        return x <= c.value
-    if c.op == ">=":
-        return x >= c.value
-    if c.op == "==":
-        return x == c.value
-    return (x != c.value) & ~np.isnan(x)
-
-
-def _cuts(x: np.ndarray, bins: int) -> np.ndarray:
-    """Cut points at quantiles, each placed midway between two adjacent observed values."""
-    x = np.sort(x[~np.isnan(x)]).astype(np.float64)
-    u = np.unique(x)
-    if len(u) < 2:
-        return np.zeros(0)
-    if len(u) <= bins:
-        return (u[:-1] + u[1:]) / 2
-    v = x[np.arange(1, bins) * len(x) // bins]
-    pos = np.unique(np.searchsorted(u, v, side="right"))
-    pos = pos[(pos > 0) & (pos < len(u))]
-    return (u[pos - 1] + u[pos]) / 2
+    if c.op in ("<=", ">="):
+        return x <= c.value if c.op == "<=" else x >= c.value
+    return x == c.value if c.op == "==" else (x != c.value) & ~np.isnan(x)
 
 
 class _Search:
@@ -199,9 +145,7 @@ class _Search:
         n = t.n
         rows = np.arange(n) if n <= max_sample else np.sort(np.random.default_rng(seed).choice(n, max_sample, replace=False))
         y = ~t.passed[rows]
-        if n < 2 * min_support or y.all() or not y.any():
-            return None
-        return cls(t, rows, y, min_support, prefix)
+        return None if n < 2 * min_support or y.all() or not y.any() else cls(t, rows, y, min_support, prefix)
 
     def __init__(self, t: Table, rows: np.ndarray, y: np.ndarray, min_support: int, prefix: str):
         self.t, self.X, self.y, self.ms = t, t.X[:, rows], y, min_support
@@ -218,7 +162,7 @@ class _Search:
         for i in usable:
             x, col = self.X[i], t.columns[i]
             if col.kind == "num":
-                for c in _cuts(x, C_BINS):
+                for c in quantile_cuts(x, C_BINS):
                     for m, op in ((x < c, "<="), (x > c, ">=")):
                         if m.sum() >= min_support:
                             cols.append(m)
@@ -240,7 +184,7 @@ class _Search:
                 continue
             x = self.X[i]
             if col.kind == "num":
-                cuts = _cuts(x, R_BINS)
+                cuts = quantile_cuts(x, R_BINS)
                 b, nb = np.searchsorted(cuts, x), len(cuts) + 1
                 cands = [_Cond(i, "<=", c) for c in cuts] + [_Cond(i, ">=", c) for c in cuts]
             else:
@@ -256,68 +200,55 @@ class _Search:
         self.Z = np.hstack(blocks) if blocks else np.zeros((len(rows), 0), np.float32)
         self.T = self.M.T @ self.Z
         self.F = self.M.T @ (self.Z * y[:, None])
+        # Flat candidate index: block-major, then mask, then R candidate.
+        self.cands = [c for *_, cs in self.dec for c in cs]
+        nm, per, k0 = len(self.masks), [len(cs) for *_, cs in self.dec], np.cumsum([0] + [len(cs) for *_, cs in self.dec])
+        self.f_mask = np.concatenate([np.repeat(np.arange(nm), q) for q in per] or [np.zeros(0, int)])
+        self.f_cand = np.concatenate([np.tile(np.arange(q) + k0[j], nm) for j, q in enumerate(per)] or [np.zeros(0, int)])
+        f_col = np.array([c.col for c in self.cands], int)[self.f_cand] if self.cands else np.zeros(0, int)
+        self.f_ok = self.mask_col[self.f_mask] != f_col
 
-    def _counts(self):
-        """Per decision feature: violators / failures for every (mask, R candidate)."""
+    def _counts(self) -> tuple[np.ndarray, ...]:
+        """Violators, their failures, in-condition totals and population for every flat candidate."""
+        out: list[list[np.ndarray]] = [[], [], [], [], [], []]
         for col, off, nb, cands in self.dec:
-            T, F = self.T[:, off:off + nb], self.F[:, off:off + nb]
+            T, F = self.T[:, off:off + nb].astype(np.float64), self.F[:, off:off + nb].astype(np.float64)
             if self.t.columns[col].kind == "num":
-                L = nb - 1
                 cT, cF = np.cumsum(T, 1), np.cumsum(F, 1)
-                nV = np.hstack([cT[:, -1:] - cT[:, :L], cT[:, :L]])
-                aV = np.hstack([cF[:, -1:] - cF[:, :L], cF[:, :L]])
+                nV = np.hstack([cT[:, -1:] - cT[:, :-1], cT[:, :-1]])
+                aV = np.hstack([cF[:, -1:] - cF[:, :-1], cF[:, :-1]])
             else:
                 nV = np.hstack([T.sum(1, keepdims=True) - T] + ([T] if nb > 2 else []))
                 aV = np.hstack([F.sum(1, keepdims=True) - F] + ([F] if nb > 2 else []))
-            yield col, cands, nV, aV, T.sum(1), F.sum(1)
+            Nc, Kc = np.broadcast_to(T.sum(1, keepdims=True), nV.shape), np.broadcast_to(F.sum(1, keepdims=True), nV.shape)
+            for lst, arr in zip(out, (nV, aV, Nc, Kc, np.full(nV.shape, Nc[0, 0]), np.full(nV.shape, Kc[0, 0]))):
+                lst.append(arr.ravel())
+        return tuple(np.concatenate(lst) if lst else np.zeros(0) for lst in out)
 
     def round(self, groups: list[int], base: int, alpha: float) -> _Pick | None:
         """Test every candidate on the still-unexplained episodes; return the best that holds up."""
-        blocks = []
-        for col, cands, nV, aV, Nc, Kc in self._counts():
-            N, K = Nc[0], Kc[0]
-            key = self._key(cands[0])
-            dirs = np.array([self._key(c)[1] for c in cands])
-            fresh = np.array([(key[0], d) not in self.picked for d in dirs])
-            valid = (nV >= self.ms) & (N - nV >= 1) & (Nc[:, None] - nV >= self.min_sat) & fresh[None, :]
-            valid &= (self.mask_col != col)[:, None]
-            blocks.append((col, cands, nV, aV, Nc, Kc, N, K, valid))
-        if not blocks:
-            return None
+        nV, aV, Nc, Kc, N, K = self._counts()
+        fresh = np.array([self._key(c) not in self.picked for c in self.cands], bool)
+        valid = (nV >= self.ms) & (N - nV >= 1) & (Nc - nV >= self.min_sat) & self.f_ok & fresh[self.f_cand]
+        pos = valid & (aV * N > K * nV) & ((Kc - aV) * nV < aV * (Nc - nV))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var = nV * K * (N - K) * (N - nV) / (N * N * np.maximum(N - 1, 1))
+            z = np.where(pos, (aV - 0.5 - nV * K / N) / np.sqrt(np.maximum(var, 1e-12)), -np.inf)
         scored = []
-        for cls in (0, 1):
-            zs, refs = [], []
-            for bi, (col, cands, nV, aV, Nc, Kc, N, K, valid) in enumerate(blocks):
-                v = valid[:1] if cls == 0 else valid[1:]
-                groups[base + cls] += int(v.sum())
-                sl = slice(0, 1) if cls == 0 else slice(1, None)
-                nv, av, nc, kc = nV[sl], aV[sl], Nc[sl, None], Kc[sl, None]
-                pos = v & (av * N > K * nv) & ((kc - av) * nv < av * (nc - nv))
-                mean = nv * K / N
-                var = nv * K * (N - K) * (N - nv) / (N * N * max(N - 1, 1))
-                z = np.where(pos, (av - 0.5 - mean) / np.sqrt(np.maximum(var, 1e-12)), -np.inf)
-                zs.append(z.ravel())
-                refs.append((bi, z.shape[1], sl.start))
-            if not zs:
-                continue
-            allz = np.concatenate(zs)
-            top = np.argsort(-allz, kind="stable")[: TOP_UNCOND if cls == 0 else TOP_COND]
-            offs = np.cumsum([0] + [len(z) for z in zs])
-            for flat in top:
-                if not np.isfinite(allz[flat]):
-                    break
-                k = int(np.searchsorted(offs, flat, side="right") - 1)
-                bi, width, start = refs[k]
-                r, qi = divmod(int(flat - offs[k]), width)
-                mask = r + start
-                col, cands, nV, aV, Nc, Kc, N, K, _ = blocks[bi]
-                lp = log_fisher_greater(int(round(aV[mask, qi])), int(round(nV[mask, qi])), int(round(K)), int(round(N)), self.lf)
-                scored.append((lp, cls, len(scored), mask, cands[qi]))
-        ranked = sorted(scored, key=lambda s: (s[0] + math.log(max(groups[base + s[1]], 1)), s[2]))
-        for lp, cls, _, mask, req in ranked[:ATTEMPTS]:
-            if lp > math.log(alpha):
-                continue
-            pick = self._materialize(self.masks[mask], req)
+        for cls, top in ((0, TOP_UNCOND), (1, TOP_COND)):
+            in_cls = (self.f_mask > 0) == bool(cls)
+            groups[base + cls] += int((valid & in_cls).sum())
+            idx = np.nonzero(pos & in_cls)[0]
+            if len(idx) > top:
+                idx = np.sort(idx[np.argpartition(-z[idx], top)[:top]])
+            for i in idx[np.argsort(-z[idx], kind="stable")]:
+                lp = log_fisher_greater(int(round(aV[i])), int(round(nV[i])), int(round(K[i])), int(round(N[i])), self.lf)
+                scored.append((lp + math.log(max(groups[base + cls], 1)), lp, cls, int(i)))
+        self.alpha, live = alpha, sum(1 for g in groups if g)
+        for _, lp, cls, i in sorted(scored)[:ATTEMPTS]:
+            if lp + math.log(live * groups[base + cls]) > math.log(alpha):
+                continue  # cannot pass the final Bonferroni bound, which only grows
+            pick = self._materialize(self.masks[self.f_mask[i]], self.cands[self.f_cand[i]])
             if pick is not None:
                 when, require = pick
                 self.picked.add(self._key(require))
@@ -354,14 +285,25 @@ class _Search:
         return (when, req) if self._holds_up(when, req) else None
 
     def _holds_up(self, when: _Cond | None, req: _Cond) -> bool:
-        a = self.w & ~np.isnan(self.X[req.col])
+        """Support in runs and direction; for a condition also that the decision matters under it
+        (violators vs satisfiers where it holds) and that it matters (violators where it holds vs
+        where it does not), each Bonferroni-corrected for every (condition, requirement) pair, so
+        an irrelevant condition that noise favoured loses to the plain rule."""
+        a, y = self.w & ~np.isnan(self.X[req.col]), self.y
         v = a & self._violators(when, req, self.X)
         inC = a & _holds(self.X[when.col], when) if when is not None else a
-        nV, nS_in = int(v.sum()), int((inC & ~v).sum())
+        nV, aV, nS_in = int(v.sum()), int((v & y).sum()), int((inC & ~v).sum())
         if nV < self.ms or nS_in < self.min_sat or np.unique(self.run[v]).size < self.ms:
             return False
-        prec = self.y[v].mean()
-        return prec > self.y[a].mean() and self.y[inC & ~v].mean() < prec
+        prec = aV / nV
+        if not (prec > y[a].mean() and y[inC & ~v].mean() < prec):
+            return False
+        if when is None:
+            return True
+        rv = a & ~_holds(self.X[req.col], req)
+        lim = math.log(self.alpha) - math.log(len(self.cands) * len(self.masks))
+        return (log_fisher_greater(aV, nV, int((inC & y).sum()), int(inC.sum()), self.lf) <= lim
+                and log_fisher_greater(aV, nV, int((rv & y).sum()), int(rv.sum()), self.lf) <= lim)
 
     def _refine(self, other: _Cond | None, target: _Cond, is_require: bool) -> _Cond | None:
         """Best threshold for `target` given `other`, scanning every boundary between observed values."""
@@ -406,22 +348,7 @@ class _Search:
                   - lf[N] + lf[nVi] + lf[N - nVi])
         best = int(np.argmin(np.where(ok, logpmf, np.inf)))
         lo, hi = key[bnd[best] - 1], key[bnd[best]]
-        return _Cond(target.col, target.op, _place(lo, hi, target.op, self.t.columns[target.col].integral))
-
-
-def _place(lo: float, hi: float, op: str, integral: bool) -> float:
-    """A round threshold inside the gap (lo, hi) between observed values, near its midpoint."""
-    if integral:
-        return float(round(lo)) if op == "<=" else float(round(hi))
-    mid, tol = (lo + hi) / 2, (hi - lo) / 4
-    for d in range(-12, 17):
-        t = round(mid, d)
-        if abs(t - mid) <= tol and lo < t < hi:
-            return float(t)
-    return float(mid)
-
-
-# --------------------------------------------------------------------------- reporting
+        return _Cond(target.col, target.op, place_threshold(lo, hi, target.op, self.t.columns[target.col].integral))
 
 
 def _to_condition(t: Table, c: _Cond) -> Condition:
@@ -459,18 +386,7 @@ def _describe(t: Table, pick: _Pick, q: float, alive: np.ndarray) -> tuple[Induc
     induced = InducedRule(
         rule=rule, specialist=t.specialist, support=nV, runs=int(np.unique(t.run_ids[v]).size), failures=aV,
         precision=prec, baseline_failure_rate=base, lift=prec / max(base, 0.5 / max(nS, 1)),
-        p_value=math.exp(lp), q_value=q, trace_ids=_recent_unique(t.trace_ids[v & y], MAX_EVIDENCE),
+        p_value=math.exp(lp), q_value=q, trace_ids=recent_unique(t.trace_ids[v & y], MAX_EVIDENCE),
         criteria=[n for _, n in sorted(crit, key=lambda c: (-c[0], c[1]))[:3]],
     )
     return induced, alive & ~v
-
-
-def _recent_unique(ids: np.ndarray, k: int) -> list[str]:
-    out: list[str] = []
-    for tid in ids[::-1]:
-        tid = str(tid)
-        if tid and tid not in out:
-            out.append(tid)
-            if len(out) == k:
-                break
-    return out[::-1]

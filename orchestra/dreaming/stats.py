@@ -6,7 +6,8 @@ feature matrix (float32; categories as codes), pass/fail, per-criterion
 outcomes, causes and run/trace ids, bounded to the most recent
 `max_episodes` rows and `max_features` names. Every drop decision (free text,
 too many categories, mixed types) depends only on the set of values ever seen,
-so folding episodes in one batch or many gives the same table.
+so folding episodes in one batch or many gives the same table. (Frozen
+dataclasses rather than pydantic models, because they hold numpy arrays.)
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import io
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
-from .episodes import SAFE_TOKEN, Episode, is_usable_name
+from .episodes import SAFE_NAME, SAFE_TOKEN, Episode, FailureSignature, is_usable_name
 
 FORMAT_VERSION = 1
 
@@ -73,20 +74,6 @@ def binom_sf(k: int, n: int, p: float) -> float:
     ]
     top = max(logs)
     return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
-
-
-def bh_qvalues(pvalues: Sequence[float], m: int | None = None) -> np.ndarray:
-    """Benjamini–Hochberg q-values; `m` >= len(pvalues) counts untested-but-tried hypotheses (p=1)."""
-    p = np.asarray(pvalues, dtype=np.float64)
-    m = len(p) if m is None else max(m, len(p))
-    if len(p) == 0:
-        return p
-    order = np.argsort(p, kind="stable")
-    ranked = p[order] * m / np.arange(1, len(p) + 1)
-    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-    q = np.empty_like(p)
-    q[order] = np.minimum(ranked, 1.0)
-    return q
 
 
 # --------------------------------------------------------------------------- incremental summary
@@ -192,6 +179,70 @@ def update(stats: InductionStats, new_episodes: Iterable[Episode]) -> InductionS
     return InductionStats(tables, stats.max_episodes, stats.max_features, stats.max_categories)
 
 
+def failure_signatures(source: InductionStats | Iterable[Episode], *, min_count: int = 3, max_traces: int = 10) -> list[FailureSignature]:
+    """Recurring (failed criterion, cause) combinations among failed episodes, most common first."""
+    stats = source if isinstance(source, InductionStats) else update(InductionStats.empty(), source)
+    out: list[FailureSignature] = []
+    for spec in sorted(stats.tables):
+        t = stats.tables[spec]
+        failed = ~t.passed
+        n_failed = int(failed.sum())
+        if not n_failed:
+            continue
+        crit_masks = [(c, failed & (t.C[i] == 0)) for i, c in enumerate(t.criteria)]
+        none_failed = failed & ~(t.C == 0).any(axis=0) if len(t.criteria) else failed
+        crit_masks.append((None, none_failed))
+        for crit, mask in crit_masks:
+            for code in np.unique(t.cause[mask]):
+                rows = mask & (t.cause == code)
+                count = int(rows.sum())
+                if count < min_count:
+                    continue
+                out.append(FailureSignature(
+                    specialist=spec, criterion=crit, cause=t.causes[code] if code >= 0 else None, count=count,
+                    runs=int(np.unique(t.run_ids[rows]).size), share=count / n_failed,
+                    trace_ids=recent_unique(t.trace_ids[rows], max_traces)))
+    out.sort(key=lambda s: (s.specialist, -s.count, str(s.criterion), str(s.cause)))
+    return out
+
+
+def quantile_cuts(x: np.ndarray, bins: int) -> np.ndarray:
+    """Cut points at quantiles, each placed midway between two adjacent observed values."""
+    x = np.sort(x[~np.isnan(x)]).astype(np.float64)
+    u = np.unique(x)
+    if len(u) < 2:
+        return np.zeros(0)
+    if len(u) <= bins:
+        return (u[:-1] + u[1:]) / 2
+    v = x[np.arange(1, bins) * len(x) // bins]
+    pos = np.unique(np.searchsorted(u, v, side="right"))
+    pos = pos[(pos > 0) & (pos < len(u))]
+    return (u[pos - 1] + u[pos]) / 2
+
+
+def place_threshold(lo: float, hi: float, op: str, integral: bool) -> float:
+    """A round threshold inside the gap (lo, hi) between observed values, near its midpoint."""
+    if integral:
+        return float(round(lo)) if op == "<=" else float(round(hi))
+    mid, tol = (lo + hi) / 2, (hi - lo) / 4
+    for d in range(-12, 17):
+        t = round(mid, d)
+        if abs(t - mid) <= tol and lo < t < hi:
+            return float(t)
+    return float(mid)
+
+
+def recent_unique(ids: np.ndarray, k: int) -> list[str]:
+    out: list[str] = []
+    for tid in ids[::-1]:
+        tid = str(tid)
+        if tid and tid not in out:
+            out.append(tid)
+            if len(out) == k:
+                break
+    return out[::-1]
+
+
 def _frozen(a: np.ndarray) -> np.ndarray:
     a.setflags(write=False)
     return a
@@ -274,7 +325,7 @@ def _append(t: Table, eps: list[Episode], stats: InductionStats) -> Table:
     crit = list(t.criteria)
     for ep in eps:
         for c in ep.criteria:
-            if c not in crit and len(crit) < 64 and SAFE_TOKEN.match(c):
+            if c not in crit and len(crit) < 64 and SAFE_NAME.match(c):
                 crit.append(c)
     C = np.full((len(crit), t.n + m), -1, np.int8)
     C[: len(t.criteria), : t.n] = t.C
