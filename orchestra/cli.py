@@ -185,10 +185,7 @@ def main() -> None:
     from .store import StoreError
     from .versions import VersionError
 
-    try:
-        _register_extra()
-    except ImportError:
-        pass
+    _register_extra()
     try:
         app(standalone_mode=False)
     except (CliError, UserError, ConfigError, StoreError, VersionError, RubricError, JaegerError) as e:
@@ -220,4 +217,6 @@ def _click_exceptions() -> Any:
 
 
 if __name__ == "__main__":
-    main()
+    from orchestra.cli import main as _main  # the package module, where cli_dream registers its commands
+
+    _main()

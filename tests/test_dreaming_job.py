@@ -1,0 +1,117 @@
+"""The dream job end to end on a real store: mine spans, induce, gate, promote, roll back."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from orchestra.dreaming.gate import gate
+from orchestra.dreaming.job import DreamBusy, dream
+from orchestra.loader import load_workflow
+from orchestra.playbook import Lesson, Playbook
+from orchestra.rules import Condition, Rule
+from orchestra.runner import run_workflow
+from orchestra.store import Store
+from orchestra.versions import activate, active_version, get_playbook, history
+
+from conftest import ROOT
+
+
+@pytest.fixture
+def pilot():
+    return load_workflow(str(ROOT / "tests/graphs/pilot.py"))
+
+
+def fly(wf, store, seeds):
+    return [run_workflow(wf, seed=s, store=store, checkpoint=False) for s in seeds]
+
+
+def test_dream_learns_the_hidden_limit_and_promotes(pilot, db):
+    store = Store(db)
+    before = fly(pilot, store, range(40))
+    base_rate = sum(r.passed for r in before) / 40
+    assert 0.2 < base_rate < 0.6
+    out = dream(pilot, store, validation_seeds=list(range(1000, 1030)))
+    assert out["runs_mined"] == 40 and out["episodes"] == 40
+    spec = out["specialists"]["pilot"]
+    assert out["promoted"] and spec["promoted"] and spec["candidate_version"] == 1
+    pb = get_playbook(store, "pilot")
+    assert pb.version == 1 and active_version(store, "pilot") == 1
+    rule = pb.lessons[0].rule
+    assert rule.require.field == "output.speed_mps" and rule.require.op in ("<=", "<")
+    assert 2.5 <= float(rule.require.value) <= 3.0
+    lesson = pb.lessons[0]
+    assert lesson.dream_id == out["dream_id"] and lesson.support >= 4 and lesson.evidence
+    assert set(lesson.evidence) <= {r.trace_id for r in before}
+    assert out["gate"]["candidate_success"] > out["gate"]["current_success"]
+    # the next run is given the lesson and records it
+    after = run_workflow(pilot, seed=5000, store=store, checkpoint=False)
+    assert after.playbooks["pilot"] == {"playbook_version": 1, "lesson_ids": [lesson.id]}
+    assert store.injections_for_run(after.run_id)["pilot"]["lesson_ids"] == [lesson.id]
+    later = fly(pilot, store, range(100, 130))
+    assert sum(r.passed for r in later) / 30 >= 0.9
+    # dreamed runs are not mined again; the dream is a trace of its own
+    assert store.db.execute("SELECT COUNT(*) FROM runs WHERE dreamed = 1").fetchone()[0] == 40
+    assert store.db.execute("SELECT COUNT(*) FROM spans WHERE trace_id = ?", [out["trace_id"]]).fetchone()[0] >= 1
+
+
+def test_planted_instruction_never_reaches_a_lesson(pilot, db):
+    store = Store(db)
+    fly(pilot, store, range(40))
+    dream(pilot, store, validation_seeds=list(range(1000, 1020)))
+    texts = json.dumps([x.model_dump(mode="json") for x in get_playbook(store, "pilot").lessons]).lower()
+    assert "ignore" not in texts and "always go" not in texts and "rubric" not in texts
+
+
+def test_harmful_candidate_is_rejected_by_the_gate(pilot, db):
+    bad = Rule(require=Condition(field="output.speed_mps", op=">=", value=4.0))
+    harmful = {"pilot": Playbook(specialist="pilot", version=0, lessons=[Lesson(id="Lbad", specialist="pilot", text="Fly fast.", rule=bad)])}
+    current = {"pilot": Playbook(specialist="pilot")}
+    g = gate(pilot, current, harmful, list(range(1000, 1020)))
+    assert not g["promote"] and g["candidate_success"] < g["current_success"]
+    assert "main.speed_limit" in g["regressions"]
+
+
+def test_rollback_restores_the_exact_earlier_playbook(pilot, db):
+    store = Store(db)
+    fly(pilot, store, range(40))
+    dream(pilot, store, validation_seeds=list(range(1000, 1020)))
+    v1 = get_playbook(store, "pilot", 1)
+    activate(store, "pilot", 0)
+    assert get_playbook(store, "pilot").lessons == []
+    activate(store, "pilot", 1)
+    assert get_playbook(store, "pilot") == v1
+    assert [h["version"] for h in history(store, "pilot")] == [0, 1]
+
+
+def test_two_dreams_at_once_do_not_double_promote(pilot, db):
+    store = Store(db)
+    fly(pilot, store, range(40))
+    results, errors = [], []
+
+    def go():
+        try:
+            results.append(dream(pilot, Store(db), validation_seeds=list(range(1000, 1020))))
+        except DreamBusy as e:
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    promoted = [r for r in results if r["promoted"]]
+    assert len(promoted) == 1
+    assert len(results) + len(errors) == 2
+    assert all("another dream" in e for e in errors)
+    versions = [h["version"] for h in history(store, "pilot")]
+    assert versions == [0, 1]
+
+
+def test_shuffled_labels_yield_no_promotion(pilot, db):
+    store = Store(db)
+    fly(pilot, store, range(40))
+    out = dream(pilot, store, validation_seeds=list(range(1000, 1020)), shuffle_labels=True, seed=3)
+    assert out["specialists"]["pilot"]["induced"] == [] and not out["promoted"]
