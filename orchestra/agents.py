@@ -117,8 +117,8 @@ def usage_attributes(usage: Usage) -> dict[str, int]:
     return {
         tr.INPUT_TOKENS: usage.input_tokens,
         tr.OUTPUT_TOKENS: usage.output_tokens,
-        "gen_ai.usage.cache_read.input_tokens": usage.cache_read_input_tokens,
-        "gen_ai.usage.cache_creation.input_tokens": usage.cache_creation_input_tokens,
+        tr.CACHE_READ_TOKENS: usage.cache_read_input_tokens,
+        tr.CACHE_CREATION_TOKENS: usage.cache_creation_input_tokens,
     }
 
 
@@ -133,9 +133,11 @@ def chat(model: Model, request: ModelRequest, *, run_id: str) -> Any:
             response = model.complete(request)
         except ModelError as e:
             span.set_status(trace.Status(trace.StatusCode.ERROR, str(e)))
-            span.set_attribute("error.type", type(e).__name__)
+            span.set_attribute(tr.ERROR_TYPE, type(e).__name__)
+            span.set_attributes(tr.chat_content_attributes(request))
             raise
         span.set_attributes(usage_attributes(response.usage))
+        span.set_attributes(tr.chat_content_attributes(request, response))
         span.set_attribute(tr.RESPONSE_MODEL, response.model or model.name)
         span.set_attribute(tr.FINISH_REASONS, [response.stop_reason])
         return response
@@ -157,6 +159,7 @@ def run_agent(
         "orchestra.playbook.version": playbook.version if playbook else 0,
         "orchestra.playbook.lesson_ids": list(playbook.lesson_ids) if playbook else [],
         "orchestra.input": tr.json_attr(to_jsonable(task)),
+        **({tr.AGENT_DESCRIPTION: spec.description} if spec.description else {}),
     }
     with tr.tracer().start_as_current_span(f"invoke_agent {spec.name}", kind=trace.SpanKind.INTERNAL, attributes=attrs) as span:
         outcome = _loop(spec, task_text, model=model, playbook=playbook, ctx=ctx)
@@ -241,7 +244,8 @@ def _execute_tool(tool: Tool | None, name: str, call_id: str, args: dict[str, An
     """One traced tool call; every failure becomes an error result for the model."""
     with tr.tracer().start_as_current_span(
         f"execute_tool {name}",
-        attributes={tr.OP: "execute_tool", tr.TOOL_NAME: name, tr.TOOL_CALL_ID: call_id, "orchestra.run_id": ctx.run_id, "orchestra.agent": ctx.agent, "orchestra.tool.arguments": tr.json_attr(args)},
+        kind=trace.SpanKind.INTERNAL,
+        attributes={tr.OP: "execute_tool", tr.TOOL_NAME: name, tr.TOOL_CALL_ID: call_id, tr.TOOL_TYPE: "function", **({tr.TOOL_DESCRIPTION: tool.description} if tool is not None else {}), "orchestra.run_id": ctx.run_id, "orchestra.agent": ctx.agent, "orchestra.tool.arguments": tr.json_attr(args)},
     ) as span:
         if tool is None:
             content, is_error = f"Unknown tool {name!r}.", True
@@ -255,6 +259,7 @@ def _execute_tool(tool: Tool | None, name: str, call_id: str, args: dict[str, An
             except Exception as e:  # a tool bug must not crash the run; the model sees it
                 content, is_error = f"{name} raised {type(e).__name__}: {e}", True
         span.set_attribute("orchestra.tool.result", content if len(content) < 8192 else content[:8192])
+        span.set_attributes(tr.tool_content_attributes(args, None if is_error else content))
         if is_error:
             span.set_attribute("error.type", "tool_error")
             span.set_status(trace.Status(trace.StatusCode.ERROR, content[:200]))

@@ -130,10 +130,13 @@ def run_campaign(
             day_seeds = train[(night - 1) * cfg.missions: night * cfg.missions]
             _fly_phase(wf, arm.store, cid, "train", day_seeds, pbs, cfg, progress, f"{arm.name}-day{night}")
             progress.start(f"{arm.name}-night{night}", 1)
-            result = dream(wf, arm.store, validation_seeds=val, executor=cfg.executor, workers=cfg.workers, model=cfg.model, dream_id=f"{cid}-{arm.name}-n{night}", shuffle_labels=(arm.name != "dreaming"), seed=cfg.seed + night)
+            dream_id = f"{cid}-{arm.name}-n{night}"
+            result = _done_dream(arm.store, dream_id)
+            if result is None:
+                result = dream(wf, arm.store, validation_seeds=val, executor=cfg.executor, workers=cfg.workers, model=cfg.model, dream_id=dream_id, shuffle_labels=(arm.name != "dreaming"), seed=cfg.seed + night, wait=True)
             progress.done(f"{arm.name}-night{night}")
             arm.nights.append(result)
-            arm.versions.append({n: active_playbooks(arm.store, [n])[n].version for n in names})
+            arm.versions.append(dict(result.get("active_versions") or {n: active_playbooks(arm.store, [n])[n].version for n in names}))
     # evaluation on the held-out test set: every version of the real arm, the ablation's final, baseline, oracle
     evals: list[dict[str, Any]] = []
     seen: dict[str, str] = {}
@@ -158,11 +161,20 @@ def run_campaign(
         results = _fly_phase(oracle, arms[0].store, cid, "test", test, {n: empty_playbook(n) for n in [s.name for s in oracle.specialists]}, cfg, progress, "oracle-test")
         oracle_eval = {"name": "oracle", "results": results}
     summary = summarize(wf, cfg, cid, evals, oracle_eval, arms, time.perf_counter() - t0)
+    from . import tracing
+
+    summary["otlp"] = tracing.flush(timeout_s=5.0)
     for arm in arms:
         _save_campaign(arm.store, cid, cfg, "done")
     out = out or Path("reports") / cid
     summary["report"] = str(write_report(summary, out, wf, evals, oracle_eval, test))
     return summary
+
+
+def _done_dream(store: Store, dream_id: str) -> dict[str, Any] | None:
+    """A night already dreamed (resume): its recorded result, so it is neither repeated nor re-mined."""
+    row = store.db.execute("SELECT result FROM dreams WHERE dream_id = ? AND status = 'done'", [dream_id]).fetchone()
+    return json.loads(row[0]) if row and row[0] else None
 
 
 def _reuse(store: Store, prefix: str) -> list[dict[str, Any]]:

@@ -66,6 +66,15 @@ def fly_one(wf: Workflow | str, job: Job, model: str | None = None, rubrics: dic
     return Flown(job, r.to_json(), run_record(r, label, job.campaign_id, job.phase), r.spans, r.verdicts, [{"specialist": k, **v} for k, v in r.playbooks.items()])
 
 
+def _worker_init() -> None:
+    """Pool workers exit without exit handlers: give queued OTLP spans a bounded flush."""
+    import multiprocessing.util
+
+    from . import tracing
+
+    multiprocessing.util.Finalize(None, tracing.shutdown_provider, exitpriority=10)
+
+
 def _fly_remote(args: tuple[str, Job, str | None]) -> Flown:
     return fly_one(args[0], args[1], args[2])
 
@@ -101,7 +110,7 @@ def fly(
         if wf.source is None:
             raise ValueError("the process executor needs a workflow loaded from a graph module")
         n = workers or os.cpu_count() or 2
-        with ProcessPoolExecutor(max_workers=n) as pool:
+        with ProcessPoolExecutor(max_workers=n, initializer=_worker_init) as pool:
             for f in pool.map(_fly_remote, [(wf.source, j, model) for j in jobs], chunksize=1):
                 accept(f)
     elif executor == "ray":

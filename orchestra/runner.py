@@ -159,7 +159,7 @@ def run_workflow(
     config: dict[str, Any] = {"configurable": {"thread_id": run_id, "orchestra_runtime": rt}, "recursion_limit": 200}
     if persist and store is not None and not resume:
         store.save_run({"run_id": run_id, "workflow": wf.name, "seed": seed, "status": "running", "model": model_label, "started": time.time(), "campaign_id": campaign_id, "phase": phase, "dreamed": 0})
-    root_attrs = {tr.OP: "invoke_workflow", "gen_ai.workflow.name": wf.name, tr.CONVERSATION_ID: run_id, "orchestra.run_id": run_id, "orchestra.workflow": wf.name, "orchestra.seed": seed, tr.PROVIDER: next(iter(resolved.values())).provider}
+    root_attrs = {tr.OP: "invoke_workflow", tr.WORKFLOW_NAME: wf.name, tr.CONVERSATION_ID: run_id, "orchestra.run_id": run_id, "orchestra.workflow": wf.name, "orchestra.seed": seed, tr.PROVIDER: next(iter(resolved.values())).provider}
     if campaign_id:
         root_attrs["orchestra.campaign_id"] = campaign_id
     if phase:
@@ -187,6 +187,7 @@ def run_workflow(
         except Exception as e:  # a run that cannot finish is stored as failed with its reason
             error = f"{type(e).__name__}: {e}"
             state = {"status": "error", "error": error}
+            root.set_attribute(tr.ERROR_TYPE, type(e).__name__)
             root.set_status(trace.Status(trace.StatusCode.ERROR, error[:200]))
         status = state.get("status") or "error"
         if status == "running":

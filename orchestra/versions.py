@@ -61,14 +61,19 @@ def history(store: Store, specialist: str) -> list[dict[str, Any]]:
 def save_version(store: Store, playbook: Playbook, *, parent: int, status: str, dream_id: str, gate: dict[str, Any] | None, activate: bool) -> int:
     """Write a new version (and optionally make it active) in one transaction; versions stay linear."""
     with store.transaction() as db:
-        row = db.execute("SELECT COALESCE(MAX(version), 0) FROM playbooks WHERE specialist = ?", [playbook.specialist]).fetchone()
-        version = int(row[0]) + 1
-        lessons = [lesson.model_dump(mode="json") for lesson in playbook.lessons]
-        db["playbooks"].insert({"specialist": playbook.specialist, "version": version, "parent_version": parent, "status": status, "dream_id": dream_id, "gate": json.dumps(gate, default=str), "lessons": json.dumps(lessons), "created": time.time()})
-        for lesson in playbook.lessons:
-            db["lessons"].upsert({"id": lesson.id, "specialist": lesson.specialist, "text": lesson.text, "rule": json.dumps(lesson.rule.model_dump(mode="json") if lesson.rule else None), "dream_id": lesson.dream_id, "evidence": json.dumps(lesson.evidence), "support": lesson.support, "precision": lesson.precision, "lift": lesson.lift, "p_value": lesson.p_value, "helpful": lesson.helpful, "harmful": lesson.harmful, "created": time.time()}, pk="id")
-        if activate:
-            db.execute("INSERT OR REPLACE INTO heads(specialist, version, updated) VALUES (?, ?, ?)", [playbook.specialist, version, time.time()])
+        return insert_version(db, playbook, parent=parent, status=status, dream_id=dream_id, gate=gate, activate=activate)
+
+
+def insert_version(db: Any, playbook: Playbook, *, parent: int, status: str, dream_id: str, gate: dict[str, Any] | None, activate: bool) -> int:
+    """The same, inside a caller's open transaction (a dream promotes a whole team atomically)."""
+    row = db.execute("SELECT COALESCE(MAX(version), 0) FROM playbooks WHERE specialist = ?", [playbook.specialist]).fetchone()
+    version = int(row[0]) + 1
+    lessons = [lesson.model_dump(mode="json") for lesson in playbook.lessons]
+    db["playbooks"].insert({"specialist": playbook.specialist, "version": version, "parent_version": parent, "status": status, "dream_id": dream_id, "gate": json.dumps(gate, default=str), "lessons": json.dumps(lessons), "created": time.time()})
+    for lesson in playbook.lessons:
+        db["lessons"].upsert({"id": lesson.id, "specialist": lesson.specialist, "text": lesson.text, "rule": json.dumps(lesson.rule.model_dump(mode="json") if lesson.rule else None), "dream_id": lesson.dream_id, "evidence": json.dumps(lesson.evidence), "support": lesson.support, "precision": lesson.precision, "lift": lesson.lift, "p_value": lesson.p_value, "helpful": lesson.helpful, "harmful": lesson.harmful, "created": time.time()}, pk="id")
+    if activate:
+        db.execute("INSERT OR REPLACE INTO heads(specialist, version, updated) VALUES (?, ?, ?)", [playbook.specialist, version, time.time()])
     return version
 
 

@@ -195,11 +195,12 @@ def build_graph(wf: Workflow) -> StateGraph:
         request = ModelRequest(agent=wf.lead.name, system=system_blocks(wf.lead.instructions, None), messages=msgs, tools=tools)
         model = rt.models[wf.lead.name]
         attrs = {tr.OP: "invoke_agent", tr.AGENT_NAME: wf.lead.name, tr.PROVIDER: model.provider, tr.REQUEST_MODEL: model.name, tr.CONVERSATION_ID: rt.run_id, "orchestra.run_id": rt.run_id, "orchestra.lead.turn": turns, "orchestra.stage": wf.stages[state.get("stage_index", 0)].name}
-        with tr.tracer().start_as_current_span(f"invoke_agent {wf.lead.name}", context=rt.parent_context(), attributes=attrs) as span:
+        with tr.tracer().start_as_current_span(f"invoke_agent {wf.lead.name}", context=rt.parent_context(), kind=trace.SpanKind.INTERNAL, attributes=attrs) as span:
             try:
                 response = chat(model, request, run_id=rt.run_id)
             except ModelError as e:
                 span.set_status(trace.Status(trace.StatusCode.ERROR, str(e)))
+                span.set_attribute(tr.ERROR_TYPE, type(e).__name__)
                 return Command(goto="dream", update={"status": "error", "error": f"lead model error: {e}", "lead_turns": turns})
             span.set_attributes(usage_attributes(response.usage))
         update: dict[str, Any] = {"lead_turns": turns, "usage": _usage_dict(response.usage)}

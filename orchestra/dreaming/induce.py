@@ -348,6 +348,10 @@ class _Search:
                   - lf[N] + lf[nVi] + lf[N - nVi])
         best = int(np.argmin(np.where(ok, logpmf, np.inf)))
         lo, hi = key[bnd[best] - 1], key[bnd[best]]
+        if is_require:
+            # a decision limit sits on the last value seen to pass: policies clamp to it, and nothing
+            # between it and the first failure was ever observed to be safe
+            return _Cond(target.col, target.op, float(lo if target.op == "<=" else hi))
         return _Cond(target.col, target.op, place_threshold(lo, hi, target.op, self.t.columns[target.col].integral))
 
 

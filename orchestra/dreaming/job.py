@@ -16,7 +16,7 @@ from ..executors import Executor
 from ..models.base import Model
 from ..playbook import Playbook
 from ..store import Store
-from ..versions import active_playbooks, save_version
+from ..versions import active_playbooks, active_version, insert_version
 from ..workflow import Workflow
 from . import steps
 from .episodes import Episode
@@ -76,6 +76,8 @@ def dream(
             trace_id = tr.hex_trace_id(span)
         store.save_spans(tr.drain(trace_id))
         result["trace_id"] = trace_id
+        with store.transaction() as db:
+            db.execute("UPDATE dreams SET result = ? WHERE dream_id = ?", [json.dumps({k: v for k, v in result.items() if not k.startswith("_")}, default=str), result["dream_id"]])
         return result
     finally:
         store.unlock(lock, owner)
@@ -120,20 +122,21 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
                 if g["promote"] and g["candidate_success"] > g["current_success"]:
                     promoted_specs.add(n)
             gate_result["single"] = singles
-    versions: dict[str, int | None] = {}
+    versions: dict[str, int | None] = {n: None for n in names}
     with_gate = {k: v for k, v in (gate_result or {}).items() if not k.startswith("_")}
-    for n in names:
-        if n in lessons_changed:
-            ok = n in promoted_specs
-            status = ("pending" if review else "active") if ok else "rejected"
-            status_of[n] = status
-            versions[n] = save_version(store, candidate[n].model_copy(update={"version": 0}), parent=current[n].version, status=status, dream_id=dream_id, gate=with_gate, activate=ok and not review)
-        else:
-            versions[n] = None
-    _finish(store, wf.name, run_ids, new_stats, dream_id, {"promoted": sorted(promoted_specs)})
+    summary = {"promoted": sorted(promoted_specs)}
+    with store.transaction() as db:  # the whole team's versions, the runs' dreamed marks and the stats: all or nothing
+        for n in names:
+            if n in lessons_changed:
+                ok = n in promoted_specs
+                status = ("pending" if review else "active") if ok else "rejected"
+                status_of[n] = status
+                versions[n] = insert_version(db, candidate[n].model_copy(update={"version": 0}), parent=current[n].version, status=status, dream_id=dream_id, gate=with_gate, activate=ok and not review)
+        _finish(db, wf.name, run_ids, new_stats, dream_id, summary)
+    active = {n: active_version(store, n) for n in names}
     return {
         "dream_id": dream_id, "workflow": wf.name, "runs_mined": len(run_ids), "episodes": len(episodes),
-        "shuffled_labels": shuffled, "promoted": bool(promoted_specs) and not review,
+        "shuffled_labels": shuffled, "promoted": bool(promoted_specs) and not review, "active_versions": active,
         "gate": with_gate or None, "wall_s": round(time.perf_counter() - t0, 3),
         "specialists": {
             n: {"current_version": current[n].version, "candidate_version": versions[n], "promoted": n in promoted_specs and not review,
@@ -154,11 +157,10 @@ def _load_stats(store: Store, workflow: str) -> Any:
     return steps.load_stats(row[0]) if row and row[0] else None
 
 
-def _finish(store: Store, workflow: str, run_ids: list[str], stats: Any, dream_id: str, result: dict[str, Any]) -> None:
-    """Mark runs dreamed and keep the compact statistics, in one transaction."""
-    with store.transaction() as db:
-        for i in range(0, len(run_ids), 500):
-            chunk = run_ids[i:i + 500]
-            db.execute(f"UPDATE runs SET dreamed = 1 WHERE run_id IN ({','.join('?' * len(chunk))})", chunk)
-        db.execute("INSERT OR REPLACE INTO dream_state(workflow, stats, updated) VALUES (?, ?, ?)", [workflow, steps.dump_stats(stats), time.time()])
-        db.execute("INSERT OR REPLACE INTO dreams(dream_id, workflow, status, started, ended, runs, result) VALUES (?, ?, 'done', ?, ?, ?, ?)", [dream_id, workflow, time.time(), time.time(), json.dumps(run_ids), json.dumps(result)])
+def _finish(db: Any, workflow: str, run_ids: list[str], stats: Any, dream_id: str, result: dict[str, Any]) -> None:
+    """Mark runs dreamed and keep the compact statistics (inside the dream's transaction)."""
+    for i in range(0, len(run_ids), 500):
+        chunk = run_ids[i:i + 500]
+        db.execute(f"UPDATE runs SET dreamed = 1 WHERE run_id IN ({','.join('?' * len(chunk))})", chunk)
+    db.execute("INSERT OR REPLACE INTO dream_state(workflow, stats, updated) VALUES (?, ?, ?)", [workflow, steps.dump_stats(stats), time.time()])
+    db.execute("INSERT OR REPLACE INTO dreams(dream_id, workflow, status, started, ended, runs, result) VALUES (?, ?, 'done', ?, ?, ?, ?)", [dream_id, workflow, time.time(), time.time(), json.dumps(run_ids), json.dumps(result)])

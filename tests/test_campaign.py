@@ -1,0 +1,92 @@
+"""Campaigns: day -> night -> day, held-out evaluation, report, resume, ablation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import ROOT
+
+from orchestra.campaign import CampaignConfig, Progress, run_campaign, wilson
+from orchestra.loader import load_workflow
+
+
+@pytest.fixture
+def pilot():
+    return load_workflow(str(ROOT / "tests/graphs/pilot.py"))
+
+
+CFG = CampaignConfig(nights=2, missions=20, validation=20, test=30, seed=1, executor="local")
+
+
+def test_small_campaign_end_to_end(pilot, tmp_path):
+    s = run_campaign(pilot, CFG, db=tmp_path / "c.db", out=tmp_path / "report")
+    names = [v["name"] for v in s["versions"]]
+    assert names == ["v0 (empty)", "after night 1", "after night 2"]
+    base, final = s["versions"][0], s["versions"][-1]
+    assert final["success_rate"] > base["success_rate"] + 0.2
+    assert final["ci95"][0] <= final["success_rate"] <= final["ci95"][1]
+    assert s["training_missions"] == 40 and s["wall_s"] > 0
+    assert final["criteria"]["main.speed_limit"] == final["success_rate"]
+    assert final["lessons"]["pilot"] and final["lessons"]["pilot"][0]["evidence"]
+    assert len(s["nights"]) == 2 and all("gate" in n for n in s["nights"])
+    report = (tmp_path / "report/report.md").read_text()
+    assert "after night 2" in report and "Lessons of the final playbooks" in report
+    for png in ("success_by_version.png", "criteria_by_version.png", "failure_causes.png"):
+        assert (tmp_path / "report" / png).stat().st_size > 5000
+    assert json.loads((tmp_path / "report/summary.json").read_text())["campaign_id"] == s["campaign_id"]
+
+
+def test_scenario_sets_are_disjoint_and_seeded(pilot):
+    sets = {k: set(pilot.scenario_seeds(k, 200, 3)) for k in ("train", "validation", "test")}
+    assert not (sets["train"] & sets["validation"]) and not (sets["train"] & sets["test"]) and not (sets["validation"] & sets["test"])
+    assert set(pilot.scenario_seeds("test", 200, 4)) != sets["test"]
+
+
+class Interrupt(KeyboardInterrupt):
+    pass
+
+
+def test_resume_after_interruption_reproduces_the_figures(pilot, tmp_path):
+    full = run_campaign(pilot, CFG, db=tmp_path / "a.db", out=tmp_path / "ra")
+    count = {"n": 0}
+
+    def advance(phase, flown):
+        count["n"] += 1
+        if count["n"] == 30:  # in the middle of day 2
+            raise Interrupt()
+
+    with pytest.raises(Interrupt):
+        run_campaign(pilot, CFG, db=tmp_path / "b.db", out=tmp_path / "rb", progress=Progress(advance=advance))
+    resumed = run_campaign(pilot, CFG, db=tmp_path / "b.db", out=tmp_path / "rb", resume=True)
+    assert [v["success_rate"] for v in resumed["versions"]] == [v["success_rate"] for v in full["versions"]]
+    assert [v["playbook_versions"] for v in resumed["versions"]] == [v["playbook_versions"] for v in full["versions"]]
+    from orchestra.store import Store
+
+    st = Store(tmp_path / "b.db")
+    per_phase = dict(st.db.execute("SELECT phase, COUNT(*) FROM runs GROUP BY phase").fetchall())
+    assert per_phase["train"] == 40  # every mission exactly once
+    assert st.db.execute("SELECT COUNT(DISTINCT run_id) FROM runs").fetchone()[0] == st.db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+
+def test_ablation_with_shuffled_verdicts_gains_nothing(pilot, tmp_path):
+    cfg = CampaignConfig(nights=1, missions=30, validation=20, test=30, seed=2, executor="local", ablation="shuffled")
+    s = run_campaign(pilot, cfg, db=tmp_path / "c.db", out=tmp_path / "r")
+    abl = [v for v in s["versions"] if v["arm"] == "ablation_shuffled"]
+    assert len(abl) == 1
+    assert abl[0]["success_rate"] <= s["versions"][0]["success_rate"] + 0.05
+    assert s["versions"][1]["success_rate"] > abl[0]["success_rate"]
+
+
+def test_wilson_interval():
+    lo, hi = wilson(8, 10)
+    assert 0.49 < lo < 0.5 and 0.94 < hi < 0.95
+    assert wilson(0, 0) == (0.0, 0.0)
+
+
+@pytest.mark.slow
+def test_process_executor_gives_the_same_figures(pilot, tmp_path):
+    local = run_campaign(pilot, CFG, db=tmp_path / "l.db", out=tmp_path / "rl")
+    proc = run_campaign(pilot, CampaignConfig(**{**CFG.__dict__, "executor": "process", "workers": 2}), db=tmp_path / "p.db", out=tmp_path / "rp")
+    assert [v["success_rate"] for v in proc["versions"]] == [v["success_rate"] for v in local["versions"]]
