@@ -14,11 +14,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lumara import policies
+from lumara.oracle import ORACLE_POLICIES
 from lumara.mission import Mission
 from lumara.picture import draw_landing
 from lumara.scenarios import scenario_seeds
 from lumara.tools import ORACLE_TOOLS, SPECIALIST_TOOLS
-from lumara.types import AssuranceResult, AssuranceTask, DescentPlan, NavTask, SiteChoice, SiteTask
+from lumara.types import AssuranceResult, AssuranceTask, DescentPlan, NavTask, SiteAttributes, SiteChoice, SiteTask
 from orchestra import Budget, Call, Lead, PolicyContext, Specialist, Stage, Workflow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,11 +156,11 @@ def make_job(seed: int) -> dict[str, Any]:
 
 def _team(oracle: bool) -> tuple[Specialist, ...]:
     tools = ORACLE_TOOLS if oracle else SPECIALIST_TOOLS
-    pol = policies.ORACLE_POLICIES if oracle else policies.POLICIES
+    pol = ORACLE_POLICIES if oracle else policies.POLICIES
     return (
-        Specialist(name="site_selection", description="Chooses the landing site from orbital products.", instructions=SITE_INSTRUCTIONS, tools=tuple(tools["site_selection"]), input_type=SiteTask, output_type=SiteChoice, policy=pol["site_selection"], budget=Budget(max_turns=20, max_tokens=400_000)),
-        Specialist(name="navigation", description="Plans the powered descent for a site.", instructions=NAV_INSTRUCTIONS, tools=tuple(tools["navigation"]), input_type=NavTask, output_type=DescentPlan, policy=pol["navigation"], budget=Budget(max_turns=12, max_tokens=300_000)),
-        Specialist(name="mission_assurance", description="Go/no-go from planning simulations; executes the landing.", instructions=MA_INSTRUCTIONS, tools=tuple(tools["mission_assurance"]), input_type=AssuranceTask, output_type=AssuranceResult, policy=pol["mission_assurance"], budget=Budget(max_turns=12, max_tokens=300_000)),
+        Specialist(name="site_selection", description="Chooses the landing site from orbital products.", instructions=SITE_INSTRUCTIONS, tools=tuple(tools["site_selection"]), input_type=SiteTask, output_type=SiteChoice, policy=pol["site_selection"], decisions=tuple(SiteAttributes.model_fields), budget=Budget(max_turns=20, max_tokens=400_000)),
+        Specialist(name="navigation", description="Plans the powered descent for a site.", instructions=NAV_INSTRUCTIONS, tools=tuple(tools["navigation"]), input_type=NavTask, output_type=DescentPlan, policy=pol["navigation"], decisions=("sensor", "hover_altitude_m", "divert_budget_m", "altimeter_rejection_m", "terminal_rate_mps"), budget=Budget(max_turns=12, max_tokens=300_000)),
+        Specialist(name="mission_assurance", description="Go/no-go from planning simulations; executes the landing.", instructions=MA_INSTRUCTIONS, tools=tuple(tools["mission_assurance"]), input_type=AssuranceTask, output_type=AssuranceResult, policy=pol["mission_assurance"], decisions=("go",), budget=Budget(max_turns=12, max_tokens=300_000)),
     )
 
 

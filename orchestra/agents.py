@@ -56,6 +56,8 @@ class Specialist(_Definition):
     input_type: type[BaseModel] | None = None
     budget: Budget = Budget()
     policy: Callable[..., Any] | None = None
+    decisions: tuple[str, ...] | None = None
+    """Output fields this specialist decides (rules may require them); the rest are reported facts."""
 
     def delegate_spec(self) -> ToolSpec:
         """How the lead sees this specialist: one delegate tool."""
@@ -150,6 +152,7 @@ def run_agent(
     model: Model,
     playbook: Playbook | None,
     ctx: RunContext[Any],
+    attributes: dict[str, Any] | None = None,
 ) -> AgentOutcome:
     """Run a specialist to a typed result or a typed failure, inside an `invoke_agent` span."""
     task_text = task if isinstance(task, str) else dumps(task)
@@ -160,6 +163,7 @@ def run_agent(
         "orchestra.playbook.lesson_ids": list(playbook.lesson_ids) if playbook else [],
         "orchestra.input": tr.json_attr(to_jsonable(task)),
         **({tr.AGENT_DESCRIPTION: spec.description} if spec.description else {}),
+        **(attributes or {}),
     }
     with tr.tracer().start_as_current_span(f"invoke_agent {spec.name}", kind=trace.SpanKind.INTERNAL, attributes=attrs) as span:
         outcome = _loop(spec, task_text, model=model, playbook=playbook, ctx=ctx)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -33,7 +34,9 @@ class CliError(Exception):
 
 
 def emit_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, default=str, indent=None) + "\n")
+    from .redact import redact  # results and tool logs can carry secrets; CI logs keep stdout
+
+    sys.stdout.write(json.dumps(redact(doc), default=str, indent=None) + "\n")
     sys.stdout.flush()
 
 
@@ -197,15 +200,31 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
         sys.exit(130)
+    except sqlite3.DatabaseError as e:  # a store damaged past its header fails on first read, not on open
+        err.print(f"{_db_arg()}: not a usable Orchestra store ({e})", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
     except Exception as e:  # click usage errors and the like
         click_exc = _click_exceptions()
         if isinstance(e, click_exc.ClickException):
             hint = f" ({e.ctx.command_path})" if getattr(e, "ctx", None) is not None else ""
             err.print(f"error{hint}: {e.format_message()}", markup=False, highlight=False, soft_wrap=True)
             sys.exit(2)
-        if isinstance(e, click_exc.Exit):
+        if isinstance(e, getattr(click_exc, "Exit", typer.Exit)):  # typer's vendored click has no Exit
             sys.exit(e.exit_code)
         raise
+
+
+def _db_arg() -> str:
+    """The store path this command was given (for errors raised after the store opened)."""
+    from .store import default_db_path
+
+    argv = sys.argv[1:]
+    for i, a in enumerate(argv):
+        if a == "--db" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--db="):
+            return a[5:]
+    return str(default_db_path())
 
 
 def _click_exceptions() -> Any:

@@ -15,6 +15,8 @@ from rich.table import Table
 
 from .cli import CliError, DbOpt, JsonOpt, app, console, emit_json, open_store, playbook_app
 
+RayAddressOpt = typer.Option(None, "--ray-address", help="Ray cluster for --executor ray: host:port, 'auto' or ray://host:10001 (default: $RAY_ADDRESS, else a local cluster).")
+
 
 @app.command()
 def dream(
@@ -24,6 +26,7 @@ def dream(
     seed: int = typer.Option(0, "--seed", min=0, help="Campaign seed selecting the validation set."),
     executor: str = typer.Option("local", "--executor", help="local | process | ray"),
     workers: Optional[int] = typer.Option(None, "--workers", min=1),
+    ray_address: Optional[str] = RayAddressOpt,
     model: Optional[str] = typer.Option(None, "--model", help="Model for gate runs and synthesis ('offline' or a Claude id)."),
     review: bool = typer.Option(False, "--review", help="Leave candidates pending until `orchestra playbook approve`."),
     traces: Optional[str] = typer.Option(None, "--traces", help="Read spans from elsewhere: jaeger=http://host:16686"),
@@ -33,7 +36,7 @@ def dream(
     from .dreaming.job import DreamBusy, dream as run_dream
     from .loader import load_workflow
 
-    _check_executor(executor)
+    _check_executor(executor, ray_address)
     wf = load_workflow(graph)
     store = open_store(db)
     span_source = None
@@ -60,9 +63,15 @@ def dream(
         console.print(f"  {spec}: candidate v{d['candidate_version']} {'PROMOTED' if d['promoted'] else d.get('status', 'not promoted')}; deltas: {', '.join(x['op'] + ' ' + str(x['lesson_id']) for x in d['deltas']) or 'none'}")
 
 
-def _check_executor(executor: str) -> None:
+def _check_executor(executor: str, ray_address: str | None = None) -> None:
     if executor not in ("local", "process", "ray"):
         raise CliError(f"--executor: expected local, process or ray, got {executor!r}")
+    if ray_address and executor != "ray":
+        raise CliError("--ray-address needs --executor ray")
+    if executor == "ray":
+        from .ray_executor import require_ray
+
+        require_ray(ray_address)  # one line if Ray is missing, before any work starts
 
 
 def _specialist_check(store: Any, specialist: str) -> None:
@@ -114,6 +123,7 @@ def playbook_diff(specialist: str, v1: int, v2: int, db: Optional[Path] = DbOpt,
     from .versions import diff, get_playbook
 
     store = open_store(db)
+    _specialist_check(store, specialist)
     d = diff(get_playbook(store, specialist, v1), get_playbook(store, specialist, v2))
     if as_json:
         emit_json({"specialist": specialist, "from": v1, "to": v2, **d})
@@ -132,6 +142,7 @@ def playbook_rollback(specialist: str, version: int, db: Optional[Path] = DbOpt,
     from .versions import activate, active_version
 
     store = open_store(db)
+    _specialist_check(store, specialist)
     before = active_version(store, specialist)
     activate(store, specialist, version)
     doc = {"specialist": specialist, "from": before, "active": version}
@@ -182,6 +193,7 @@ def campaign(
     seed: int = typer.Option(0, "--seed", min=0),
     executor: str = typer.Option("process", "--executor", help="local | process | ray"),
     workers: Optional[int] = typer.Option(None, "--workers", min=1),
+    ray_address: Optional[str] = RayAddressOpt,
     model: Optional[str] = typer.Option(None, "--model"),
     oracle: str = typer.Option("oracle", "--oracle", help="Attribute of the graph module holding the oracle workflow ('' for none)."),
     ablation: Optional[str] = typer.Option(None, "--ablation", help="'shuffled': also dream on shuffled verdicts."),
@@ -194,10 +206,13 @@ def campaign(
     from .campaign import CampaignConfig, run_campaign
     from .loader import load_workflow
 
-    _check_executor(executor)
+    _check_executor(executor, ray_address)
     if ablation not in (None, "shuffled"):
         raise CliError(f"--ablation: expected 'shuffled', got {ablation!r}")
     wf = load_workflow(graph)
+    from .runner import load_stage_rubrics
+
+    load_stage_rubrics(wf)  # a bad rubric fails here, as one line, before the progress display and the store
     oracle_wf = None
     if oracle:
         path = graph.partition(":")[0]

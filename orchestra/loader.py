@@ -7,6 +7,8 @@ import sys
 import traceback
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from .workflow import Workflow
 
 
@@ -37,7 +39,11 @@ def load_workflow(spec: str) -> Workflow:
     except Exception as e:
         frames = [f for f in traceback.extract_tb(e.__traceback__) if Path(f.filename).resolve() == path.resolve()]
         line = frames[-1].lineno if frames else 1
-        raise UserError(f"{path}:{line}: {type(e).__name__}: {e}") from None
+        if isinstance(e, ValidationError):  # e.g. a Workflow with duplicate specialist names
+            from .tools import format_validation_error
+
+            raise UserError(f"{path}:{line}: invalid {e.title}: {format_validation_error(e)}") from None
+        raise UserError(f"{path}:{line}: {type(e).__name__}: {' '.join(str(e).split())}") from None
     if not hasattr(module, attr):
         found = [k for k, v in vars(module).items() if isinstance(v, Workflow)]
         hint = f" (Workflow objects here: {', '.join(found)})" if found else ""

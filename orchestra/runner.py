@@ -154,6 +154,7 @@ def run_workflow(
         from langgraph.checkpoint.sqlite import SqliteSaver
 
         saver_conn = sqlite3.connect(str(checkpoint_path(store)), check_same_thread=False, timeout=60)
+        saver_conn.execute("PRAGMA secure_delete=ON")  # a finished run's deleted state leaves no bytes behind
         checkpointer = SqliteSaver(saver_conn)
     graph = wf.compile(checkpointer=checkpointer)
     config: dict[str, Any] = {"configurable": {"thread_id": run_id, "orchestra_runtime": rt}, "recursion_limit": 200}
@@ -200,8 +201,6 @@ def run_workflow(
         usage = state.get("usage") or {}
         root.set_attribute(tr.INPUT_TOKENS, usage.get("input_tokens", 0))
         root.set_attribute(tr.OUTPUT_TOKENS, usage.get("output_tokens", 0))
-    if saver_conn is not None:
-        saver_conn.close()
     spans = tr.drain(trace_id)
     verdicts = [v for v in state.get("verdicts", []) if v]
     pb_info = {name: {"playbook_version": pb.version, "lesson_ids": list(pb.lesson_ids)} for name, pb in playbooks.items()}
@@ -214,6 +213,10 @@ def run_workflow(
     )
     if persist and store is not None:
         store.save_run(run_record(result, model_label, campaign_id, phase), spans=spans, verdicts=verdicts, injections=[{"specialist": k, **v} for k, v in pb_info.items()])
+    if saver_conn is not None:
+        if checkpointer is not None:  # checkpoints exist to resume an interrupted run; a finished run's (unredacted) state goes
+            checkpointer.delete_thread(run_id)
+        saver_conn.close()
     tr.flush(timeout_s=2.0) if tr.otlp_configured() else None
     return result
 

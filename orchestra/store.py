@@ -17,6 +17,8 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
+from .redact import redact
+
 SCHEMA_VERSION = 1
 DEFAULT_DB = ".orchestra/orchestra.db"
 
@@ -129,7 +131,7 @@ class Store:
     # --- runs -------------------------------------------------------------
     def save_run(self, run: dict[str, Any], spans: list[dict[str, Any]] = (), verdicts: list[dict[str, Any]] = (), injections: list[dict[str, Any]] = ()) -> None:  # type: ignore[assignment]
         """Write a run with all its spans, verdicts and injections atomically."""
-        run = dict(run)
+        run = redact(dict(run))  # results, tool logs and errors can carry secrets; spans are redacted already
         if isinstance(run.get("result"), (dict, list)):
             run["result"] = json.dumps(run["result"], default=str)
         with self.transaction() as db:
@@ -249,5 +251,5 @@ def _verdict_row(run_id: str, v: dict[str, Any]) -> dict[str, Any]:
         "run_id": run_id, "stage": v.get("stage", ""), "attempt": v.get("attempt", 1),
         "rubric_id": v.get("rubric_id"), "rubric_version": str(v.get("rubric_version")),
         "score": v.get("score"), "passed": int(bool(v.get("passed"))), "unscored": v.get("unscored", 0),
-        "verdict": json.dumps(v, default=str), "created": time.time(),
+        "verdict": json.dumps(redact(v), default=str), "created": time.time(),
     }

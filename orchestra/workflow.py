@@ -210,7 +210,7 @@ def build_graph(wf: Workflow) -> StateGraph:
         sends, immediate = [], []
         for use in uses:
             if use.name in delegates:
-                sends.append(Send(f"specialist.{delegates[use.name].name}", {"tool_use_id": use.id, "task": dict(use.input), "specialist": delegates[use.name].name}))
+                sends.append(Send(f"specialist.{delegates[use.name].name}", {"tool_use_id": use.id, "task": dict(use.input), "specialist": delegates[use.name].name, "stage": wf.stages[state.get("stage_index", 0)].name}))
             elif use.name != FINAL_TOOL:
                 immediate.append(ToolResultBlock(tool_use_id=use.id, content=f"Unknown tool {use.name!r}; delegate with one of: {', '.join(delegates)}.", is_error=True))
         if finals and not sends:
@@ -250,7 +250,7 @@ def build_graph(wf: Workflow) -> StateGraph:
                     return {"results": {payload["tool_use_id"]: {"specialist": spec.name, "failure": failure}}, "failures": [{"agent": spec.name, **failure}]}
             token = otel_context.attach(rt.parent_context())
             try:
-                outcome = run_agent(spec, task, model=rt.models[spec.name], playbook=rt.playbooks.get(spec.name), ctx=RunContext(deps=rt.deps, run_id=rt.run_id, agent=spec.name))
+                outcome = run_agent(spec, task, model=rt.models[spec.name], playbook=rt.playbooks.get(spec.name), ctx=RunContext(deps=rt.deps, run_id=rt.run_id, agent=spec.name), attributes={"orchestra.stage": payload.get("stage", "")})
             finally:
                 otel_context.detach(token)
             res: dict[str, Any] = {"specialist": spec.name, "output": outcome.output, "failure": outcome.failure.model_dump() if outcome.failure else None, "turns": outcome.turns}

@@ -1,11 +1,11 @@
 """Curation: apply lesson deltas to a playbook, keep it consistent, small and honest.
 
-Order of work in `curate`: apply ADD / UPDATE / REMOVE by lesson id; then,
-newest first, drop any older lesson that duplicates (same required field and
-operator, same `when` fields) or contradicts (same required field, the two
-requirements cannot both hold, and their `when` parts can hold together) a
-newer one — the latest evidence wins; then drop lessons whose track record
-says they hurt; then drop the weakest until the lesson count and the rendered
+Order of work in `curate`: apply ADD / UPDATE / REMOVE by lesson id; then
+drop lessons whose track record says they hurt; then, newest first, drop any
+older lesson that duplicates (same required field and operator, same `when`
+fields) or contradicts (same required field, the two requirements cannot both
+hold, and their `when` parts can hold together) a newer one — the latest
+evidence wins; then drop the weakest until the lesson count and the rendered
 size fit. Every implicit removal comes back as a REMOVE delta with its reason.
 """
 
@@ -101,6 +101,13 @@ def curate(
         lessons.append(new)  # newest last
         applied.append(d)
 
+    # harm first: a lesson its followers failed under must not evict, as "newer", an older one it contradicts
+    pb = playbook.model_copy(update={"lessons": lessons})
+    for lid in harmful_lessons(pb, min_n, base_rate=base_rate):
+        lesson = next(l for l in lessons if l.id == lid)
+        lessons.remove(lesson)
+        applied.append(Delta(op="REMOVE", lesson_id=lid, reason=f"harmful: {lesson.harmful} of {lesson.helpful + lesson.harmful} runs failed"))
+
     kept: list[Lesson] = []
     for lesson in reversed(lessons):  # newest first
         clash = next((k for k in kept if _duplicate(lesson, k) or _contradicts(lesson, k)), None)
@@ -110,12 +117,6 @@ def curate(
             kind = "duplicate of" if _duplicate(lesson, clash) else "contradicted by"
             applied.append(Delta(op="REMOVE", lesson_id=lesson.id, reason=f"{kind} newer {clash.id}"))
     lessons = kept[::-1]
-
-    pb = playbook.model_copy(update={"lessons": lessons})
-    for lid in harmful_lessons(pb, min_n, base_rate=base_rate):
-        lesson = next(l for l in lessons if l.id == lid)
-        lessons.remove(lesson)
-        applied.append(Delta(op="REMOVE", lesson_id=lid, reason=f"harmful: {lesson.harmful} of {lesson.helpful + lesson.harmful} runs failed"))
 
     while lessons:
         pb = playbook.model_copy(update={"lessons": lessons})

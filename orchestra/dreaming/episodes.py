@@ -16,8 +16,11 @@ from ..rules import flatten
 
 FeatureValue = float | int | str | bool | None
 
-# A value or name that may appear in lesson text: short, no spaces, no markup.
-SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
+# Words that make an identifier instruction-shaped (IGNORE_THE_RUBRIC, add-lesson): such a category value or
+# feature name must not become a rule or lesson text, whatever a tool or model wrote into a trace.
+_INSTRUCTION_WORD = r"(?:^|[_.\-])(?:ignore|disregard|forget|override|bypass|jailbreak|pretend|instructions?|prompt|lessons?|rubric)(?=[_.\-]|$)"
+# A value or name that may appear in lesson text: short, no spaces, no markup, not instruction-shaped.
+SAFE_TOKEN = re.compile(rf"^(?!.*{_INSTRUCTION_WORD})[A-Za-z0-9_.\-]{{1,32}}$", re.IGNORECASE)
 # A feature name: dotted segments, each a safe token.
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,32}(\.[A-Za-z0-9_\-]{1,32}){0,7}$")
 
@@ -69,7 +72,7 @@ def make_features(subtask: Any = None, tools: Mapping[str, Any] | None = None, o
 
 def is_usable_name(name: str) -> bool:
     """Feature names induction may use: schema-like and not an identifier field."""
-    if not SAFE_NAME.match(name):
+    if not SAFE_NAME.match(name) or re.search(_INSTRUCTION_WORD, name, re.IGNORECASE):
         return False
     last = name.rsplit(".", 1)[-1].lower()
     return not (last in ("id", "ids", "uuid") or last.endswith("_id") or last.endswith("_ids"))

@@ -85,8 +85,11 @@ def induce(episodes: Iterable[Episode], *, min_support: int = 8, alpha: float = 
 
 
 def induce_from_stats(stats: InductionStats, *, min_support: int = 8, alpha: float = 0.05, max_rules: int = 5, seed: int = 0,
-                      decision_prefix: str = "output.", max_sample: int = 20_000) -> list[InducedRule]:
-    """Same as `induce`, from an incrementally kept summary; `seed` drives subsampling past `max_sample`."""
+                      decision_prefix: str = "output.", max_sample: int = 20_000, log_threshold: float | None = None) -> list[InducedRule]:
+    """Same as `induce`, from an incrementally kept summary; `seed` drives subsampling past `max_sample`.
+
+    With `log_threshold` (a permutation-calibrated bound on log p, see `null_min_logp`) it replaces
+    the Bonferroni bound, which is far too strict for the few runs of one night."""
     groups: list[int] = []  # hypotheses tested per (specialist, round, class)
     found: list[tuple[Table, list[_Pick]]] = []
     for spec in sorted(stats.tables):
@@ -94,6 +97,7 @@ def induce_from_stats(stats: InductionStats, *, min_support: int = 8, alpha: flo
         search = _Search.build(table, min_support, decision_prefix, max_sample, seed)
         if search is None:
             continue
+        search.log_threshold = log_threshold
         picks: list[_Pick] = []
         for _ in range(max_rules):
             groups += [0, 0]
@@ -108,6 +112,8 @@ def induce_from_stats(stats: InductionStats, *, min_support: int = 8, alpha: flo
         alive = np.ones(table.n, bool)
         for pick in picks:
             q = min(1.0, math.exp(pick.log_p) * live * groups[pick.group]) if m else 1.0
+            if log_threshold is not None:
+                q = min(1.0, math.exp(pick.log_p - log_threshold) * alpha)
             rule, alive = _describe(table, pick, q, alive)
             if q > alpha or rule.p_value > alpha:
                 break
@@ -154,6 +160,7 @@ class _Search:
         self.lf = log_factorials(len(rows))
         self.w = np.ones(len(rows), bool)
         self.picked: set[tuple[int, str]] = set()
+        self.log_threshold: float | None = None
         present = ~np.isnan(self.X)
         usable = [i for i in range(len(t.columns)) if present[i].sum() >= min_support and np.unique(self.X[i][present[i]]).size > 1]
         # Context conditions (masks); index 0 is "no condition".
@@ -246,7 +253,10 @@ class _Search:
                 scored.append((lp + math.log(max(groups[base + cls], 1)), lp, cls, int(i)))
         self.alpha, live = alpha, sum(1 for g in groups if g)
         for _, lp, cls, i in sorted(scored)[:ATTEMPTS]:
-            if lp + math.log(live * groups[base + cls]) > math.log(alpha):
+            if self.log_threshold is not None:
+                if lp > self.log_threshold - (math.log(len(self.masks)) if cls else 0.0):
+                    continue  # not below the permutation null's alpha-quantile (conditions pay for their count)
+            elif lp + math.log(live * groups[base + cls]) > math.log(alpha):
                 continue  # cannot pass the final Bonferroni bound, which only grows
             pick = self._materialize(self.masks[self.f_mask[i]], self.cands[self.f_cand[i]])
             if pick is not None:
@@ -255,6 +265,20 @@ class _Search:
                 self._remove(when, require)
                 return _Pick(when, require, lp, base + cls)
         return None
+
+    def min_logp(self) -> float:
+        """The smallest one-sided Fisher log p-value over all first-round candidates (0 if none)."""
+        nV, aV, Nc, Kc, N, K = self._counts()
+        valid = (nV >= self.ms) & (N - nV >= 1) & (Nc - nV >= self.min_sat) & self.f_ok
+        pos = valid & (aV * N > K * nV) & ((Kc - aV) * nV < aV * (Nc - nV))
+        idx = np.nonzero(pos)[0]
+        if not len(idx):
+            return 0.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var = nV * K * (N - K) * (N - nV) / (N * N * np.maximum(N - 1, 1))
+            z = (aV - 0.5 - nV * K / N) / np.sqrt(np.maximum(var, 1e-12))
+        top = idx[np.argsort(-z[idx], kind="stable")[:TOP_UNCOND]]
+        return min(log_fisher_greater(int(round(aV[i])), int(round(nV[i])), int(round(K[i])), int(round(N[i])), self.lf) for i in top)
 
     def _key(self, c: _Cond) -> tuple[int, str]:
         return (c.col, {"<=": "upper", ">=": "lower"}.get(c.op, "cat"))
@@ -293,7 +317,7 @@ class _Search:
         v = a & self._violators(when, req, self.X)
         inC = a & _holds(self.X[when.col], when) if when is not None else a
         nV, aV, nS_in = int(v.sum()), int((v & y).sum()), int((inC & ~v).sum())
-        if nV < self.ms or nS_in < self.min_sat or np.unique(self.run[v]).size < self.ms:
+        if nV < self.ms or nS_in < self.min_sat or np.unique(self.run[v & y]).size < self.ms:
             return False
         prec = aV / nV
         if not (prec > y[a].mean() and y[inC & ~v].mean() < prec):
@@ -301,7 +325,7 @@ class _Search:
         if when is None:
             return True
         rv = a & ~_holds(self.X[req.col], req)
-        lim = math.log(self.alpha) - math.log(len(self.cands) * len(self.masks))
+        lim = self.log_threshold - math.log(len(self.masks)) if self.log_threshold is not None else math.log(self.alpha) - math.log(len(self.cands) * len(self.masks))
         return (log_fisher_greater(aV, nV, int((inC & y).sum()), int(inC.sum()), self.lf) <= lim
                 and log_fisher_greater(aV, nV, int((rv & y).sum()), int(rv.sum()), self.lf) <= lim)
 
@@ -323,7 +347,7 @@ class _Search:
         if not len(bnd):
             return None
         upper = target.op == ">=" if not is_require else target.op == "<="  # group = high suffix
-        vr = np.nonzero(viol)[0]
+        vr = np.nonzero(viol & f)[0]
         first = np.zeros(len(key), bool)
         rr = run[vr][::-1] if upper else run[vr]
         idx = np.unique(rr, return_index=True)[1]
@@ -394,3 +418,67 @@ def _describe(t: Table, pick: _Pick, q: float, alive: np.ndarray) -> tuple[Induc
         criteria=[n for _, n in sorted(crit, key=lambda c: (-c[0], c[1]))[:3]],
     )
     return induced, alive & ~v
+
+
+def null_min_logp(tables: list[Table], *, min_support: int, decision_prefix: str = "output.", max_sample: int = 20_000, seed: int = 0) -> float:
+    """Best first-round log p over several (specialist, label) tables: one draw of the family-wide null."""
+    best = 0.0
+    for t in tables:
+        search = _Search.build(t, min_support, decision_prefix, max_sample, seed)
+        if search is not None:
+            best = min(best, search.min_logp())
+    return best
+
+
+class NullSearch:
+    """Unconditional candidates of one specialist, built once; scored for many relabellings at once.
+
+    The permutation null covers rules without a condition; a conditional rule must also beat
+    the extra factor of its condition count (see `_Search.round`), so the bound stays conservative.
+    """
+
+    def __init__(self, t: Table, min_support: int, decision_prefix: str = "output."):
+        self.ok = t.n >= 2 * min_support
+        if not self.ok:
+            return
+        y0 = ~t.passed
+        if y0.all() or not y0.any():
+            y0 = y0.copy()
+            y0[0] = not y0[0]
+        s = _Search(t, np.arange(t.n), y0, min_support, decision_prefix)
+        self.Z, self.dec, self.ms, self.min_sat, self.lf = s.Z.astype(np.float64), s.dec, s.ms, s.min_sat, s.lf
+        self.num = [t.columns[col].kind == "num" for col, *_ in s.dec]
+
+    def min_logp(self, failed: np.ndarray, top: int = 8) -> np.ndarray:
+        """Best log p per column of `failed` (rows x permutations)."""
+        P = failed.shape[1]
+        if not self.ok or not len(self.dec):
+            return np.zeros(P)
+        T = self.Z.sum(0)
+        F = self.Z.T @ failed.astype(np.float64)  # bins x P
+        nVs, aVs, Ns, Ks = [], [], [], []
+        for (col, off, nb, cands), num in zip(self.dec, self.num):
+            t, f = T[off:off + nb], F[off:off + nb]
+            if num:
+                ct, cf = np.cumsum(t), np.cumsum(f, 0)
+                nV = np.concatenate([ct[-1] - ct[:-1], ct[:-1]])
+                aV = np.vstack([cf[-1:] - cf[:-1], cf[:-1]])
+            else:
+                nV = np.concatenate([t.sum() - t] + ([t] if nb > 2 else []))
+                aV = np.vstack([f.sum(0, keepdims=True) - f] + ([f] if nb > 2 else []))
+            nVs.append(nV)
+            aVs.append(aV)
+            Ns.append(np.full(len(nV), t.sum()))
+            Ks.append(np.broadcast_to(f.sum(0, keepdims=True), aV.shape))
+        nV, aV, N, K = np.concatenate(nVs)[:, None], np.vstack(aVs), np.concatenate(Ns)[:, None], np.vstack(Ks)
+        valid = (nV >= self.ms) & (N - nV >= self.min_sat)
+        pos = valid & (aV * N > K * nV)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var = nV * K * (N - K) * (N - nV) / (N * N * np.maximum(N - 1, 1))
+            z = np.where(pos, (aV - 0.5 - nV * K / N) / np.sqrt(np.maximum(var, 1e-12)), -np.inf)
+        out = np.zeros(P)
+        best = np.argsort(-z, axis=0)[:top]
+        for p in range(P):
+            vals = [log_fisher_greater(int(round(aV[i, p])), int(nV[i, 0]), int(round(K[i, p])), int(N[i, 0]), self.lf) for i in best[:, p] if np.isfinite(z[i, p])]
+            out[p] = min(vals) if vals else 0.0
+        return out

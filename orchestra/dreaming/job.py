@@ -86,7 +86,7 @@ def dream(
 def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int] | None, executor: Executor, workers: int | None, model: str | None, synth_model: Model | None, review: bool, shuffled: bool, seed: int, span_source: Any, span: trace.Span) -> dict[str, Any]:
     t0 = time.perf_counter()
     names = [s.name for s in wf.specialists]
-    episodes, run_ids = mine(store, wf.name, span_source=span_source)
+    episodes, run_ids = mine(store, wf.name, span_source=span_source, decisions={s.name: s.decisions for s in wf.specialists})
     # dreams are traces of their own, linked to the runs they read (as attributes: links need live contexts)
     span.set_attribute("orchestra.dream.run_ids", run_ids[:200])
     if shuffled:
@@ -98,7 +98,7 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
     applied: dict[str, list[dict[str, Any]]] = {}
     for name in names:
         eps = [e for e in episodes if e.specialist == name]
-        cand, deltas = steps.revise(current[name], eps, induced.get(name, []), signatures.get(name, []), dream_id=dream_id, model=synth_model)
+        cand, deltas = steps.revise(current[name], eps, induced.get(name, []), signatures.get(name, []), dream_id=dream_id, model=synth_model, base_rate=_failure_rate(new_stats, name))
         candidate[name] = cand
         applied[name] = deltas
     changed = {n for n in names if candidate[n].lessons != current[n].lessons or _counts(candidate[n]) != _counts(current[n])}
@@ -124,7 +124,6 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
             gate_result["single"] = singles
     versions: dict[str, int | None] = {n: None for n in names}
     with_gate = {k: v for k, v in (gate_result or {}).items() if not k.startswith("_")}
-    summary = {"promoted": sorted(promoted_specs)}
     with store.transaction() as db:  # the whole team's versions, the runs' dreamed marks and the stats: all or nothing
         for n in names:
             if n in lessons_changed:
@@ -132,20 +131,31 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
                 status = ("pending" if review else "active") if ok else "rejected"
                 status_of[n] = status
                 versions[n] = insert_version(db, candidate[n].model_copy(update={"version": 0}), parent=current[n].version, status=status, dream_id=dream_id, gate=with_gate, activate=ok and not review)
-        _finish(db, wf.name, run_ids, new_stats, dream_id, summary)
-    active = {n: active_version(store, n) for n in names}
-    return {
-        "dream_id": dream_id, "workflow": wf.name, "runs_mined": len(run_ids), "episodes": len(episodes),
-        "shuffled_labels": shuffled, "promoted": bool(promoted_specs) and not review, "active_versions": active,
-        "gate": with_gate or None, "wall_s": round(time.perf_counter() - t0, 3),
-        "specialists": {
-            n: {"current_version": current[n].version, "candidate_version": versions[n], "promoted": n in promoted_specs and not review,
-                "status": status_of.get(n, "unchanged"), "deltas": applied[n],
-                "induced": [i for i in steps.describe_induced(induced.get(n, []))]}
-            for n in names
-        },
-        "_changed_counts": sorted(changed - lessons_changed),
-    }
+        active = {n: active_version(store, n) for n in names}  # same connection: sees this transaction's heads
+        out = {
+            "dream_id": dream_id, "workflow": wf.name, "runs_mined": len(run_ids), "episodes": len(episodes),
+            "shuffled_labels": shuffled, "promoted": bool(promoted_specs) and not review, "active_versions": active,
+            "gate": with_gate or None, "wall_s": round(time.perf_counter() - t0, 3),
+            "specialists": {
+                n: {"current_version": current[n].version, "candidate_version": versions[n], "promoted": n in promoted_specs and not review,
+                    "status": status_of.get(n, "unchanged"), "deltas": applied[n],
+                    "induced": [i for i in steps.describe_induced(induced.get(n, []))]}
+                for n in names
+            },
+            "_changed_counts": sorted(changed - lessons_changed),
+        }
+        # the full result is recorded with the promotion, so a crash before the trace is saved loses no figures
+        _finish(db, wf.name, run_ids, new_stats, dream_id, {k: v for k, v in out.items() if not k.startswith("_")})
+    return out
+
+
+def _failure_rate(stats: Any, specialist: str) -> float | None:
+    """The specialist's failure rate over its kept episodes, which a lesson's followers are tested against.
+
+    (The default, pooled over lesson followers only, cannot flag a lesson that every counted run followed.)
+    """
+    t = getattr(stats, "tables", {}).get(specialist)
+    return float(1.0 - t.passed.mean()) if t is not None and t.n else None
 
 
 def _counts(pb: Playbook) -> list[tuple[int, int]]:
@@ -163,4 +173,4 @@ def _finish(db: Any, workflow: str, run_ids: list[str], stats: Any, dream_id: st
         chunk = run_ids[i:i + 500]
         db.execute(f"UPDATE runs SET dreamed = 1 WHERE run_id IN ({','.join('?' * len(chunk))})", chunk)
     db.execute("INSERT OR REPLACE INTO dream_state(workflow, stats, updated) VALUES (?, ?, ?)", [workflow, steps.dump_stats(stats), time.time()])
-    db.execute("INSERT OR REPLACE INTO dreams(dream_id, workflow, status, started, ended, runs, result) VALUES (?, ?, 'done', ?, ?, ?, ?)", [dream_id, workflow, time.time(), time.time(), json.dumps(run_ids), json.dumps(result)])
+    db.execute("INSERT OR REPLACE INTO dreams(dream_id, workflow, status, started, ended, runs, result) VALUES (?, ?, 'done', ?, ?, ?, ?)", [dream_id, workflow, time.time(), time.time(), json.dumps(run_ids), json.dumps(result, default=str)])

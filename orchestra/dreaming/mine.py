@@ -34,32 +34,44 @@ def _json(v: Any) -> Any:
     return v
 
 
-def episodes_from_spans(run: dict[str, Any], spans: Iterable[dict[str, Any]], criteria: dict[str, bool | None]) -> list[Episode]:
-    """One episode per specialist invocation in a run's spans."""
+def episodes_from_spans(run: dict[str, Any], spans: Iterable[dict[str, Any]], criteria: dict[str, bool | None], decisions: dict[str, tuple[str, ...] | None] | None = None) -> list[Episode]:
+    """One episode per specialist and stage: its last invocation there, the one the run went on with.
+
+    Output fields a specialist does not decide (per `decisions`) become `result.*` context features.
+    """
     spans = list(spans)
     children: dict[str, list[dict[str, Any]]] = {}
     for s in spans:
         if s.get("parent_id"):
             children.setdefault(s["parent_id"], []).append(s)
-    out: list[Episode] = []
-    for s in spans:
+    last: dict[tuple[str, str], dict[str, Any]] = {}
+    for s in sorted(spans, key=lambda x: x.get("start_ns", 0)):
         a = s.get("attributes") or {}
-        name = a.get("orchestra.specialist")
-        if a.get("gen_ai.operation.name") != "invoke_agent" or not name:
-            continue
+        if a.get("gen_ai.operation.name") == "invoke_agent" and a.get("orchestra.specialist"):
+            last[(a["orchestra.specialist"], str(a.get("orchestra.stage", "")))] = s
+    out: list[Episode] = []
+    for (name, _stage), s in last.items():
+        a = s.get("attributes") or {}
         feats: dict[str, Any] = {}
         feats.update(flatten(_json(a.get("orchestra.input", "{}")), "input"))
+        # the last successful dict result of each tool, in the order of those last calls
+        last_result: dict[Any, dict[str, Any]] = {}
         for c in sorted(children.get(s["span_id"], []), key=lambda x: x.get("start_ns", 0)):
             ca = c.get("attributes") or {}
             if ca.get("gen_ai.operation.name") == "execute_tool" and c.get("status") != "ERROR":
                 result = _json(ca.get("orchestra.tool.result"))
                 if isinstance(result, dict):
                     tool = ca.get("gen_ai.tool.name")
-                    feats = {k: v for k, v in feats.items() if not k.startswith(f"tool.{tool}.")}
-                    feats.update(flatten(result, f"tool.{tool}"))
+                    last_result.pop(tool, None)
+                    last_result[tool] = result
+        for tool, result in last_result.items():
+            feats.update(flatten(result, f"tool.{tool}"))
         output = _json(a.get("orchestra.result"))
         if isinstance(output, dict):
-            feats.update(flatten(output, "output"))
+            chosen = (decisions or {}).get(name)
+            for k, v in flatten(output, "output").items():
+                top = k.split(".", 2)[1]
+                feats[k if chosen is None or top in chosen else "result." + k[len("output."):]] = v
         out.append(Episode(
             specialist=name, run_id=run["run_id"], trace_id=s.get("trace_id") or run.get("trace_id") or "",
             features=feats, passed=run["status"] == "passed", criteria=criteria, cause=run.get("cause"),
@@ -80,11 +92,49 @@ def final_criteria(store: Store, run_id: str) -> dict[str, bool | None]:
     return crit
 
 
-def mine(store: Store, workflow: str, runs: list[dict[str, Any]] | None = None, span_source: Any = None) -> tuple[list[Episode], list[str]]:
+def mine(store: Store, workflow: str, runs: list[dict[str, Any]] | None = None, span_source: Any = None, decisions: dict[str, tuple[str, ...] | None] | None = None) -> tuple[list[Episode], list[str]]:
     """Episodes of the given (default: undreamed) runs, and the run ids read."""
     runs = undreamed_runs(store, workflow) if runs is None else runs
     episodes: list[Episode] = []
-    for run in runs:
-        spans = span_source(run) if span_source is not None else store.spans_for_run(run["run_id"])
-        episodes.extend(episodes_from_spans(run, spans, final_criteria(store, run["run_id"])))
+    for i in range(0, len(runs), BATCH):
+        chunk = runs[i:i + BATCH]
+        ids = [r["run_id"] for r in chunk]
+        crit = _final_criteria_batch(store, ids)
+        spans = _mined_spans_batch(store, ids) if span_source is None else {}
+        for run in chunk:
+            s = span_source(run) if span_source is not None else spans.get(run["run_id"], [])
+            episodes.extend(episodes_from_spans(run, s, crit.get(run["run_id"], {}), decisions))
     return episodes, [r["run_id"] for r in runs]
+
+
+# Runs read per query: one query per batch instead of two per run, and only the
+# spans and attributes mining reads are decoded (chat spans never leave SQLite).
+BATCH = 500
+_MINED_ATTRS = ("gen_ai.operation.name", "orchestra.specialist", "orchestra.stage", "orchestra.input", "orchestra.result", "orchestra.playbook.lesson_ids", "gen_ai.tool.name", "orchestra.tool.result")
+_JSON_ATTRS = {"orchestra.playbook.lesson_ids"}  # json_extract hands arrays back as JSON text
+
+
+def _mined_spans_batch(store: Store, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """invoke_agent and execute_tool spans of these runs, with the attributes mining reads, in store order."""
+    cols = ", ".join(f"json_extract(attributes, '$.\"{k}\"')" for k in _MINED_ATTRS)
+    sql = (f"SELECT run_id, span_id, trace_id, parent_id, start_ns, status, {cols} FROM spans "
+           f"WHERE run_id IN ({','.join('?' * len(run_ids))}) "
+           "AND json_extract(attributes, '$.\"gen_ai.operation.name\"') IN ('invoke_agent', 'execute_tool') "
+           "ORDER BY run_id, start_ns, span_id")
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in store.db.execute(sql, run_ids).fetchall():
+        attrs = {k: (json.loads(v) if k in _JSON_ATTRS else v) for k, v in zip(_MINED_ATTRS, row[6:]) if v is not None}
+        out.setdefault(row[0], []).append({"run_id": row[0], "span_id": row[1], "trace_id": row[2], "parent_id": row[3], "start_ns": row[4], "status": row[5], "attributes": attrs})
+    return out
+
+
+def _final_criteria_batch(store: Store, run_ids: list[str]) -> dict[str, dict[str, bool | None]]:
+    """final_criteria for many runs in one query."""
+    rows = store.db.execute(f"SELECT run_id, verdict FROM verdicts WHERE run_id IN ({','.join('?' * len(run_ids))}) ORDER BY id", run_ids).fetchall()
+    out: dict[str, dict[str, bool | None]] = {}
+    for run_id, verdict in rows:
+        v = json.loads(verdict)
+        crit = out.setdefault(run_id, {})
+        for c in v.get("criteria", []):
+            crit[f"{v.get('stage') or 'main'}.{c['id']}"] = None if c.get("unscored") else bool(c.get("passed"))
+    return out
