@@ -187,7 +187,7 @@ def playbook_export(markdown: Path = typer.Option(..., "--markdown", help="Direc
 def campaign(
     graph: str = typer.Argument(..., help="GRAPH_FILE[:ATTR]"),
     nights: int = typer.Option(2, "--nights", min=1),
-    missions: int = typer.Option(20, "--missions", min=1, help="Training missions per day."),
+    missions: int = typer.Option(60, "--missions", min=1, help="Training missions per day."),
     validation: int = typer.Option(20, "--validation", min=1, help="Validation scenarios per gate."),
     test: int = typer.Option(60, "--test", min=1, help="Held-out test scenarios."),
     seed: int = typer.Option(0, "--seed", min=0),
