@@ -23,8 +23,8 @@ def plot_success(summary: dict[str, Any], path: Path) -> None:
     rows = summary["versions"] + ([summary["oracle"]] if summary.get("oracle") else [])
     names = [r["name"] for r in rows]
     rates = [r["success_rate"] for r in rows]
-    lo = [r["success_rate"] - r["ci95"][0] for r in rows]
-    hi = [r["ci95"][1] - r["success_rate"] for r in rows]
+    lo = [max(0.0, r["success_rate"] - r["ci95"][0]) for r in rows]
+    hi = [max(0.0, r["ci95"][1] - r["success_rate"]) for r in rows]
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(rows)), 4))
     colors = ["#888888"] + ["#2b7bba"] * (len(rows) - 1)
     for i, r in enumerate(rows):
