@@ -65,7 +65,11 @@ def ensure_ray(workers: int | None = None, address: str | None = None) -> Any:
     if address:
         # The cluster decides auth: with token auth (Ray >= 2.52) the token comes from
         # RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token (see docs/scaling.md).
-        ray.init(address=address, **kwargs)
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as e:  # no cluster there, wrong token, bad address
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ConfigError(f"cannot connect to Ray at {address!r}: {first}") from None
     else:
         # A private cluster on this machine, with Ray's default auth for its version (Ray >= 2.60:
         # token auth, token in ~/.ray/auth_token, made if missing). Only the stderr notice about
