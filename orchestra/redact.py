@@ -34,6 +34,10 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b([A-Z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD)[A-Z0-9_]*)=(?!\[REDACTED\])([^\s\"',;]{8,})"), r"\1=" + REDACTED),
 ]
 
+# Cheap pre-checks: a string matching neither cannot match any pattern above.
+_TRIGGER_CI = re.compile(r"bearer|basic|api[_-]?key|authorization", re.IGNORECASE)
+_TRIGGER_CS = re.compile(r"sk-ant-|KEY|TOKEN|SECRET|PASSWORD")
+
 _extra: set[str] = set()
 _extra_lock = threading.Lock()
 
@@ -79,6 +83,8 @@ def redact_text(text: str) -> str:
 def _redact_str(text: str, known: re.Pattern[str] | None) -> str:
     if known is not None:
         text = known.sub(REDACTED, text)
+    if not (_TRIGGER_CS.search(text) or _TRIGGER_CI.search(text)):
+        return text
     for pattern, repl in _PATTERNS:
         text = pattern.sub(repl, text)
     return text
