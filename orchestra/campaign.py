@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +34,14 @@ class CampaignConfig:
     workers: int | None = None
     model: str | None = None
     ablation: str | None = None
+    token_ceiling: int | None = None
+    """No new missions (nor dreams) once the campaign's stored runs sum this many input+output tokens."""
 
     def campaign_id(self, workflow: str) -> str:
-        key = json.dumps({"w": workflow, "n": self.nights, "m": self.missions, "v": self.validation, "t": self.test, "s": self.seed, "model": self.model, "a": self.ablation}, sort_keys=True)
+        params: dict[str, Any] = {"w": workflow, "n": self.nights, "m": self.missions, "v": self.validation, "t": self.test, "s": self.seed, "model": self.model, "a": self.ablation}
+        if self.token_ceiling is not None:  # only when set, so ids of campaigns without a ceiling do not change
+            params["tc"] = self.token_ceiling
+        key = json.dumps(params, sort_keys=True)
         return f"{workflow}-s{self.seed}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
 
 
@@ -73,15 +79,59 @@ def _flown_ids(store: Store, campaign_id: str) -> set[str]:
     return {r["run_id"] for r in store.db.query("SELECT run_id FROM runs WHERE campaign_id = ? AND status IN ('passed','failed','error')", [campaign_id])}
 
 
-def _fly_phase(wf: Workflow, store: Store, campaign_id: str, phase: str, seeds: list[int], playbooks: dict[str, Playbook], cfg: CampaignConfig, progress: Progress, prefix: str, persist: bool = True) -> list[dict[str, Any]]:
-    """Fly the missions of a phase not already stored; return all of the phase's results in seed order."""
+def campaign_tokens(store: Store, campaign_id: str) -> int:
+    """Input + output tokens of every stored run of the campaign (all phases)."""
+    row = store.db.execute("SELECT COALESCE(SUM(input_tokens + output_tokens), 0) FROM runs WHERE campaign_id = ?", [campaign_id]).fetchone()
+    return int(row[0])
+
+
+@dataclass
+class TokenBudget:
+    """The campaign-level token ceiling: checked before each batch of missions and each dream."""
+
+    ceiling: int | None
+    campaign_id: str = ""
+    stores: list[Store] = field(default_factory=list)
+    used: int = 0
+    reached: bool = False
+    skipped_missions: int = 0
+    skipped_dreams: int = 0
+
+    def exhausted(self) -> bool:
+        if self.ceiling is None:
+            return False
+        self.used = sum(campaign_tokens(s, self.campaign_id) for s in self.stores)  # every arm counts
+        self.reached = self.reached or self.used >= self.ceiling
+        return self.reached
+
+    def summary(self) -> dict[str, Any] | None:
+        if self.ceiling is None:
+            return None
+        return {"limit": self.ceiling, "used": self.used, "reached": self.reached, "skipped_missions": self.skipped_missions, "skipped_dreams": self.skipped_dreams}
+
+
+def _fly_phase(wf: Workflow, store: Store, campaign_id: str, phase: str, seeds: list[int], playbooks: dict[str, Playbook], cfg: CampaignConfig, progress: Progress, prefix: str, persist: bool = True, budget: TokenBudget | None = None) -> list[dict[str, Any]]:
+    """Fly the missions of a phase not already stored; return all of the phase's results in seed order.
+
+    Under a token ceiling missions fly in batches (one at a time locally, one per worker otherwise) and
+    no batch starts once the campaign's stored runs reach the ceiling; the rest are counted as skipped.
+    """
     done = _flown_ids(store, campaign_id)
     jobs = [Job(seed=s, playbooks=playbooks_payload(playbooks), phase=phase, campaign_id=campaign_id, run_id=f"{campaign_id}:{prefix}-{i:04d}") for i, s in enumerate(seeds)]
     todo = [j for j in jobs if j.run_id not in done]
     progress.start(f"{prefix}", len(jobs))
     for _ in range(len(jobs) - len(todo)):
         progress.advance(prefix, None)  # type: ignore[arg-type]
-    fly(wf, todo, executor=cfg.executor, workers=cfg.workers, model=cfg.model, store=store, on_result=lambda f: progress.advance(prefix, f))
+    if budget is None or budget.ceiling is None:
+        batches = [todo]
+    else:
+        size = 1 if cfg.executor == "local" else max(1, cfg.workers or os.cpu_count() or 2)
+        batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+    for k, batch in enumerate(batches):
+        if budget is not None and budget.exhausted():
+            budget.skipped_missions += sum(len(b) for b in batches[k:])
+            break
+        fly(wf, batch, executor=cfg.executor, workers=cfg.workers, model=cfg.model, store=store, on_result=lambda f: progress.advance(prefix, f))
     progress.done(prefix)
     results = []
     for j in jobs:
@@ -122,16 +172,21 @@ def run_campaign(
     val = wf.scenario_seeds("validation", cfg.validation, cfg.seed)
     test = wf.scenario_seeds("test", cfg.test, cfg.seed)
     names = [s.name for s in wf.specialists]
+    budget = TokenBudget(cfg.token_ceiling, cid, [arm.store for arm in arms])
     for arm in arms:
         _save_campaign(arm.store, cid, cfg, "running")
         arm.versions = [{n: 0 for n in names}]
         for night in range(1, cfg.nights + 1):
             pbs = active_playbooks(arm.store, names)
             day_seeds = train[(night - 1) * cfg.missions: night * cfg.missions]
-            _fly_phase(wf, arm.store, cid, "train", day_seeds, pbs, cfg, progress, f"{arm.name}-day{night}")
+            _fly_phase(wf, arm.store, cid, "train", day_seeds, pbs, cfg, progress, f"{arm.name}-day{night}", budget=budget)
             progress.start(f"{arm.name}-night{night}", 1)
             dream_id = f"{cid}-{arm.name}-n{night}"
             result = _done_dream(arm.store, dream_id)
+            if result is None and budget.exhausted():  # a dream's gate flies missions too
+                budget.skipped_dreams += 1
+                progress.done(f"{arm.name}-night{night}")
+                continue
             if result is None:
                 result = dream(wf, arm.store, validation_seeds=val, executor=cfg.executor, workers=cfg.workers, model=cfg.model, dream_id=dream_id, shuffle_labels=(arm.name != "dreaming"), seed=cfg.seed + night, wait=True)
             progress.done(f"{arm.name}-night{night}")
@@ -153,14 +208,16 @@ def run_campaign(
             if key in seen:
                 results = _reuse(arms[0].store, f"{cid}:{seen[key]}")
             else:
-                results = _fly_phase(wf, arm.store, cid, "test", test, pbs, cfg, progress, prefix)
+                results = _fly_phase(wf, arm.store, cid, "test", test, pbs, cfg, progress, prefix, budget=budget)
                 seen[key] = prefix
             evals.append({"name": name, "arm": arm.name, "night": i, "playbook_versions": vs, "results": results, "lessons": {n: [l.model_dump(mode="json") for l in pbs[n].lessons] for n in names}})
     oracle_eval = None
     if oracle is not None:
-        results = _fly_phase(oracle, arms[0].store, cid, "test", test, {n: empty_playbook(n) for n in [s.name for s in oracle.specialists]}, cfg, progress, "oracle-test")
+        results = _fly_phase(oracle, arms[0].store, cid, "test", test, {n: empty_playbook(n) for n in [s.name for s in oracle.specialists]}, cfg, progress, "oracle-test", budget=budget)
         oracle_eval = {"name": "oracle", "results": results}
     summary = summarize(wf, cfg, cid, evals, oracle_eval, arms, time.perf_counter() - t0)
+    budget.exhausted()  # the final figure
+    summary["token_ceiling"] = budget.summary()
     from . import tracing
 
     summary["otlp"] = tracing.flush(timeout_s=5.0)
@@ -203,6 +260,7 @@ def _rates(results: list[dict[str, Any]]) -> dict[str, Any]:
     tokens = sum((r.get("usage") or {}).get("input_tokens", 0) + (r.get("usage") or {}).get("output_tokens", 0) for r in results)
     return {
         "n": n, "successes": k, "success_rate": k / n if n else 0.0, "ci95": list(wilson(k, n)),
+        "errors": sum(r["status"] == "error" for r in results),
         # a criterion a run never reached counts as not passed, over all runs
         "criteria": {name: sum(v) / n for name, v in sorted(crit.items())},
         "causes": dict(sorted(causes.items(), key=lambda kv: -kv[1])), "tokens": tokens,
@@ -233,10 +291,13 @@ def summarize(wf: Workflow, cfg: CampaignConfig, cid: str, evals: list[dict[str,
     for arm in arms[:1]:
         row = arm.store.db.execute("SELECT COALESCE(SUM(input_tokens + output_tokens), 0) FROM runs WHERE campaign_id = ? AND phase = 'train'", [cid]).fetchone()
         training_tokens = int(row[0])
+    # runs that could not finish (a model that failed for good, a crash): the campaign went on without them
+    failed_runs = [r for arm in arms for r in arm.store.db.query("SELECT run_id, phase, error FROM runs WHERE campaign_id = ? AND status = 'error' ORDER BY run_id", [cid])]
     return {
         "campaign_id": cid, "workflow": wf.name, "config": {k: v for k, v in cfg.__dict__.items()},
         "training_missions": cfg.nights * cfg.missions, "validation_missions": cfg.validation, "test_missions": cfg.test,
         "versions": versions, "baseline": {k: baseline[k] for k in ("name", "success_rate", "ci95", "criteria", "causes")},
         "oracle": oracle, "gap_closed": gap, "criterion_drops": drops, "max_criterion_drop": max(drops.values()) if drops else 0.0,
         "nights": nights, "training_tokens": training_tokens, "wall_s": round(wall_s, 2),
+        "errors": len(failed_runs), "error_runs": failed_runs[:20],
     }

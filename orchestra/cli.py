@@ -51,7 +51,8 @@ def run(
     graph: str = typer.Argument(..., help="GRAPH_FILE[:ATTR], e.g. graphs/lumara.py"),
     seed: int = typer.Option(0, "--seed", min=0, help="Job seed."),
     model: Optional[str] = typer.Option(None, "--model", help="'offline' or a Claude model id (default $ORCHESTRA_MODEL, else offline without an API key)."),
-    judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Model for model-judged criteria (default: --model)."),
+    judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Model for model-judged criteria (default $ORCHESTRA_JUDGE_MODEL, else --model)."),
+    token_ceiling: Optional[int] = typer.Option(None, "--token-ceiling", min=1, help="Stop the run cleanly (failed) once it has used this many input+output tokens."),
     db: Optional[Path] = DbOpt,
     picture: Optional[Path] = typer.Option(None, "--picture", help="Draw the run to this PNG (if the workflow can)."),
     as_json: bool = JsonOpt,
@@ -63,7 +64,7 @@ def run(
     wf = load_workflow(graph)
     store = open_store(db)
     roles = {"judge": judge_model} if judge_model else None
-    result = run_workflow(wf, seed=seed, model=model, roles=roles, store=store)
+    result = run_workflow(wf, seed=seed, model=model, roles=roles, store=store, token_ceiling=token_ceiling)
     doc = result.to_json()
     if picture is not None:
         if wf.picture is None:

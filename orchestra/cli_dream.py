@@ -28,6 +28,7 @@ def dream(
     workers: Optional[int] = typer.Option(None, "--workers", min=1),
     ray_address: Optional[str] = RayAddressOpt,
     model: Optional[str] = typer.Option(None, "--model", help="Model for gate runs and synthesis ('offline' or a Claude id)."),
+    synth_model: Optional[str] = typer.Option(None, "--synth-model", help="Model that writes lesson text (default $ORCHESTRA_SYNTH_MODEL, else --model; 'offline' for the template)."),
     review: bool = typer.Option(False, "--review", help="Leave candidates pending until `orchestra playbook approve`."),
     traces: Optional[str] = typer.Option(None, "--traces", help="Read spans from elsewhere: jaeger=http://host:16686"),
     as_json: bool = JsonOpt,
@@ -48,7 +49,7 @@ def dream(
 
         span_source = jaeger_span_source(url)
     try:
-        result = run_dream(wf, store, validation_seeds=wf.scenario_seeds("validation", validation, seed), executor=executor, workers=workers, model=model, review=review, span_source=span_source)  # type: ignore[arg-type]
+        result = run_dream(wf, store, validation_seeds=wf.scenario_seeds("validation", validation, seed), executor=executor, workers=workers, model=model, synth_model=synth_model, review=review, span_source=span_source)  # type: ignore[arg-type]
     except DreamBusy as e:
         raise CliError(str(e)) from None
     doc = {k: v for k, v in result.items() if not k.startswith("_")}
@@ -195,6 +196,7 @@ def campaign(
     workers: Optional[int] = typer.Option(None, "--workers", min=1),
     ray_address: Optional[str] = RayAddressOpt,
     model: Optional[str] = typer.Option(None, "--model"),
+    token_ceiling: Optional[int] = typer.Option(None, "--token-ceiling", min=1, help="Fly no new missions once the campaign's runs have used this many input+output tokens."),
     oracle: str = typer.Option("oracle", "--oracle", help="Attribute of the graph module holding the oracle workflow ('' for none)."),
     ablation: Optional[str] = typer.Option(None, "--ablation", help="'shuffled': also dream on shuffled verdicts."),
     out: Optional[Path] = typer.Option(None, "--out", help="Report directory (default reports/<campaign_id>/)."),
@@ -220,7 +222,7 @@ def campaign(
             oracle_wf = load_workflow(f"{path}:{oracle}")
         except Exception:
             oracle_wf = None
-    cfg = CampaignConfig(nights=nights, missions=missions, validation=validation, test=test, seed=seed, executor=executor, workers=workers, model=model, ablation=ablation)  # type: ignore[arg-type]
+    cfg = CampaignConfig(nights=nights, missions=missions, validation=validation, test=test, seed=seed, executor=executor, workers=workers, model=model, ablation=ablation, token_ceiling=token_ceiling)  # type: ignore[arg-type]
     progress_console = Console(stderr=True)
     with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=progress_console, transient=False) as bar:
         tasks: dict[str, Any] = {}

@@ -8,6 +8,8 @@ Results come back in seed order, so figures do not depend on the executor.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Literal
@@ -73,6 +75,14 @@ def _worker_init() -> None:
     from . import tracing
 
     multiprocessing.util.Finalize(None, tracing.shutdown_provider, exitpriority=10)
+    parent = os.getppid()
+
+    def orphaned() -> None:  # a driver killed with -9 cannot shut its pool down: do not outlive it idle
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=orphaned, name="orchestra-orphan-watch", daemon=True).start()
 
 
 def _fly_remote(args: tuple[str, Job, str | None]) -> Flown:

@@ -31,6 +31,32 @@ def default_model_spec() -> str:
     return os.environ.get("ORCHESTRA_MODEL") or ("claude-sonnet-4-5" if os.environ.get("ANTHROPIC_API_KEY") else OFFLINE)
 
 
+# Optional AnthropicModel settings from the environment: (variable, keyword, type).
+ANTHROPIC_ENV = (
+    ("ORCHESTRA_MAX_RETRIES", "max_retries", int),
+    ("ORCHESTRA_RETRY_BASE_DELAY", "retry_base_delay", float),
+    ("ORCHESTRA_RETRY_MAX_DELAY", "retry_max_delay", float),
+    ("ORCHESTRA_MODEL_TIMEOUT", "timeout", float),
+)
+
+
+def anthropic_options() -> dict[str, Any]:
+    """AnthropicModel keyword arguments set through ORCHESTRA_* variables (retries, backoff, timeout)."""
+    out: dict[str, Any] = {}
+    for var, key, kind in ANTHROPIC_ENV:
+        raw = os.environ.get(var)
+        if not raw:
+            continue
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{var}={raw!r}: expected a number") from None
+        if value < 0 or (key == "timeout" and value == 0):
+            raise ConfigError(f"{var}={raw!r}: expected a {'positive' if key == 'timeout' else 'non-negative'} number")
+        out[key] = value
+    return out
+
+
 def resolve_model(spec: str, agent: str, policy: Any) -> Model:
     if spec == OFFLINE:
         if policy is None:
@@ -39,8 +65,21 @@ def resolve_model(spec: str, agent: str, policy: Any) -> Model:
     if spec.startswith("claude"):
         from .models.anthropic import AnthropicModel
 
-        return AnthropicModel(spec)
+        return AnthropicModel(spec, **anthropic_options())
     raise ConfigError(f"unknown model {spec!r}: use 'offline' or a Claude model id (claude-...)")
+
+
+def judge_model_spec(model: str | None = None, roles: dict[str, str] | None = None) -> str:
+    """The judge's model: roles['judge'], else $ORCHESTRA_JUDGE_MODEL, else the run's model."""
+    return (roles or {}).get("judge") or os.environ.get("ORCHESTRA_JUDGE_MODEL") or model or default_model_spec()
+
+
+def resolve_synth_model(synth: str | None = None, model: str | None = None) -> Model | None:
+    """Dream synthesis model: `synth`, else $ORCHESTRA_SYNTH_MODEL, else the runs' `model`; None when offline."""
+    spec = synth or os.environ.get("ORCHESTRA_SYNTH_MODEL") or model or default_model_spec()
+    if spec == OFFLINE:
+        return None
+    return resolve_model(spec, "dream synthesis", None)
 
 
 def resolve_models(wf: Workflow, model: str | None = None, roles: dict[str, str] | None = None, overrides: dict[str, Model] | None = None) -> tuple[dict[str, Model], Model | None]:
@@ -53,7 +92,7 @@ def resolve_models(wf: Workflow, model: str | None = None, roles: dict[str, str]
         out[name] = overrides.get(name) or resolve_model(roles.get(name, spec), name, policy)
     judge: Model | None = overrides.get("judge")
     if judge is None:
-        jspec = roles.get("judge", spec)
+        jspec = judge_model_spec(spec, roles)
         if jspec == OFFLINE:
             judge = PolicyModel(wf.judge_policy, name="policy:judge") if wf.judge_policy else None
         else:
@@ -252,4 +291,4 @@ def load_stage_rubrics(wf: Workflow) -> dict[str, Any]:
     return out
 
 
-__all__ = ["run_workflow", "RunResult", "resolve_models", "ConfigError", "build_evidence"]
+__all__ = ["run_workflow", "RunResult", "resolve_models", "resolve_synth_model", "anthropic_options", "ConfigError", "build_evidence"]

@@ -52,7 +52,7 @@ def dream(
     executor: Executor = "local",
     workers: int | None = None,
     model: str | None = None,
-    synth_model: Model | None = None,
+    synth_model: Model | str | None = None,
     review: bool = False,
     dream_id: str | None = None,
     shuffle_labels: bool = False,
@@ -60,7 +60,15 @@ def dream(
     span_source: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None,
     wait: bool = False,
 ) -> dict[str, Any]:
-    """Dream once on the runs not yet dreamed on; returns the dream's figures (JSON-able)."""
+    """Dream once on the runs not yet dreamed on; returns the dream's figures (JSON-able).
+
+    `synth_model` writes the lesson text: a Model, a model id ('offline' or 'claude-...'), or None for
+    $ORCHESTRA_SYNTH_MODEL, else `model` (the gate runs' model); offline means the template synthesis.
+    """
+    if synth_model is None or isinstance(synth_model, str):
+        from ..runner import resolve_synth_model
+
+        synth_model = resolve_synth_model(synth_model, model)
     dream_id = dream_id or f"dream-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     owner = _owner()
     lock = f"dream:{wf.name}"

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..models.base import Message, Model, ModelRequest, SystemBlock, ToolSpec
 from ..models.policy import FINAL_TOOL
 from ..playbook import Lesson, Playbook
+from ..redact import redact_text
 from ..rules import Condition, Rule
 from .curate import Delta, lesson_id
 from .episodes import SAFE_NAME, SAFE_TOKEN, Episode, FailureSignature
@@ -197,11 +198,11 @@ def synthesize_with_model(
         if not isinstance(raw, list):
             raise ValueError("final_result without a deltas list")
     except Exception as e:  # noqa: BLE001 - any model failure means the offline template
-        log.warning("dream synthesis for %s fell back to offline: %s", specialist, e)
+        log.warning("dream synthesis for %s fell back to offline: %s", specialist, redact_text(str(e)))
         return synthesize_offline(every, dream_id=dream_id)
     valid, rejected = validate_deltas(raw, rules, specialist=specialist, dream_id=dream_id, episodes=episodes, playbook=playbook)
     for item, why in rejected:
-        log.warning("dropped model delta for %s: %s (%s)", specialist, why, str(item)[:80])
+        log.warning("dropped model delta for %s: %s (%s)", specialist, why, redact_text(str(item))[:80])
     if raw and not valid:
         return synthesize_offline(every, dream_id=dream_id)
     return valid
@@ -263,6 +264,8 @@ def _text_problem(text: str, max_text: int) -> str | None:
         return "control characters"
     if _INSTRUCTION.search(text):
         return "instruction-like phrase"
+    if redact_text(text) != text:  # a credential (from the environment or secret-shaped) never becomes a lesson
+        return "contains a secret"
     return None
 
 
