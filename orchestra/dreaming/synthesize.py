@@ -16,6 +16,8 @@ falls back to the offline template.
 
 from __future__ import annotations
 
+from ..modelcall import traced_complete
+
 import json
 import logging
 import math
@@ -192,7 +194,7 @@ def synthesize_with_model(
         max_tokens=2048,
     )
     try:
-        response = model.complete(request)
+        response = traced_complete(model, request)
         use = next(b for b in response.tool_uses if b.name == FINAL_TOOL)
         raw = use.input.get("deltas")
         if not isinstance(raw, list):

@@ -13,6 +13,8 @@ leaves the criterion unscored. Free text is never parsed.
 
 from __future__ import annotations
 
+from ..modelcall import traced_complete
+
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -142,7 +144,7 @@ def judge(model: Model, c: ModelCriterion, evidence: dict[str, Any], retries: in
     error = ""
     for attempt in range(1, retries + 2):
         try:
-            response = model.complete(request)
+            response = traced_complete(model, request)
         except Exception as e:  # noqa: BLE001 - any judge failure leaves the criterion unscored
             return Judgement(unscored_reason=f"judge error: {type(e).__name__}: {e}", attempts=attempt)
         try:
