@@ -264,6 +264,8 @@ def _rates(results: list[dict[str, Any]]) -> dict[str, Any]:
         # a criterion a run never reached counts as not passed, over all runs
         "criteria": {name: sum(v) / n for name, v in sorted(crit.items())},
         "causes": dict(sorted(causes.items(), key=lambda kv: -kv[1])), "tokens": tokens,
+        "cache_read_tokens": sum((r.get("usage") or {}).get("cache_read_input_tokens", 0) for r in results),
+        "cache_write_tokens": sum((r.get("usage") or {}).get("cache_creation_input_tokens", 0) for r in results),
         "wall_s": sum(r.get("wall_s", 0.0) for r in results),
     }
 
@@ -288,9 +290,12 @@ def summarize(wf: Workflow, cfg: CampaignConfig, cid: str, evals: list[dict[str,
         for i, n in enumerate(arm.nights, 1):
             nights.append({"arm": arm.name, "night": i, **{k: v for k, v in n.items() if not k.startswith("_")}})
     training_tokens = 0
+    campaign_tokens_total: dict[str, int] = {}
     for arm in arms[:1]:
-        row = arm.store.db.execute("SELECT COALESCE(SUM(input_tokens + output_tokens), 0) FROM runs WHERE campaign_id = ? AND phase = 'train'", [cid]).fetchone()
-        training_tokens = int(row[0])
+        row = arm.store.db.execute("SELECT COALESCE(SUM(input_tokens + output_tokens), 0), COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0) FROM runs WHERE campaign_id = ?", [cid]).fetchone()
+        train = arm.store.db.execute("SELECT COALESCE(SUM(input_tokens + output_tokens), 0) FROM runs WHERE campaign_id = ? AND phase = 'train'", [cid]).fetchone()
+        training_tokens = int(train[0])
+        campaign_tokens_total = {"tokens": int(row[0]), "cache_read_tokens": int(row[1]), "cache_write_tokens": int(row[2])}
     # runs that could not finish (a model that failed for good, a crash): the campaign went on without them
     failed_runs = [r for arm in arms for r in arm.store.db.query("SELECT run_id, phase, error FROM runs WHERE campaign_id = ? AND status = 'error' ORDER BY run_id", [cid])]
     return {
@@ -298,6 +303,6 @@ def summarize(wf: Workflow, cfg: CampaignConfig, cid: str, evals: list[dict[str,
         "training_missions": cfg.nights * cfg.missions, "validation_missions": cfg.validation, "test_missions": cfg.test,
         "versions": versions, "baseline": {k: baseline[k] for k in ("name", "success_rate", "ci95", "criteria", "causes")},
         "oracle": oracle, "gap_closed": gap, "criterion_drops": drops, "max_criterion_drop": max(drops.values()) if drops else 0.0,
-        "nights": nights, "training_tokens": training_tokens, "wall_s": round(wall_s, 2),
+        "nights": nights, "training_tokens": training_tokens, "stored_run_tokens": campaign_tokens_total, "wall_s": round(wall_s, 2),
         "errors": len(failed_runs), "error_runs": failed_runs[:20],
     }
