@@ -25,7 +25,7 @@ def pilot():
 
 
 def fly(wf, store, seeds):
-    return [run_workflow(wf, seed=s, store=store, checkpoint=False) for s in seeds]
+    return [run_workflow(wf, seed=s, store=store, checkpoint=False, run_id=f"{wf.name}-{s:05d}") for s in seeds]
 
 
 def test_dream_learns_the_hidden_limit_and_promotes(pilot, db):

@@ -22,7 +22,7 @@ ALPHA = 0.05
 MAX_RULES = 5
 MAX_LESSONS = 12
 MAX_TOKENS = 1500
-PERMUTATIONS = 100
+PERMUTATIONS = 200
 PERMUTATION_MAX_ROWS = 6000
 
 
@@ -75,8 +75,17 @@ def _variants(stats: InductionStats) -> list[tuple[str, Label]]:
     labels: list[Label] = [None]
     labels += [("cause", c) for c, n in sorted(causes.items()) if n >= MIN_SUPPORT]
     labels += [("criterion", c) for c, n in sorted(crits.items()) if n >= MIN_SUPPORT]
+    # the same failing runs under two names is one hypothesis, not two: keep the first name
+    runs = sorted(real)
+    unique: list[Label] = []
+    seen: set[tuple[bool, ...]] = set()
+    for lab in labels:
+        key = tuple(_failed(real[r], lab) for r in runs)
+        if key not in seen:
+            seen.add(key)
+            unique.append(lab)
     for spec in sorted(stats.tables):
-        out += [(spec, lab) for lab in labels]
+        out += [(spec, lab) for lab in unique]
     return out
 
 
