@@ -197,7 +197,7 @@ def run_workflow(
         checkpointer = SqliteSaver(saver_conn)
     graph = wf.compile(checkpointer=checkpointer)
     config: dict[str, Any] = {"configurable": {"thread_id": run_id, "orchestra_runtime": rt}, "recursion_limit": 200}
-    if persist and store is not None and not resume:
+    if persist and checkpoint and store is not None and not resume:  # only a checkpointed run can be resumed
         store.save_run({"run_id": run_id, "workflow": wf.name, "seed": seed, "status": "running", "model": model_label, "started": time.time(), "campaign_id": campaign_id, "phase": phase, "dreamed": 0})
     root_attrs = {tr.OP: "invoke_workflow", tr.WORKFLOW_NAME: wf.name, tr.CONVERSATION_ID: run_id, "orchestra.run_id": run_id, "orchestra.workflow": wf.name, "orchestra.seed": seed, tr.PROVIDER: next(iter(resolved.values())).provider}
     if campaign_id:
