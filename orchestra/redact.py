@@ -39,6 +39,7 @@ _TRIGGER_CI = re.compile(r"bearer|basic|api[_-]?key|authorization", re.IGNORECAS
 _TRIGGER_CS = re.compile(r"sk-ant-|KEY|TOKEN|SECRET|PASSWORD")
 
 _extra: set[str] = set()
+_extra_version = [0]
 _extra_lock = threading.Lock()
 
 
@@ -51,14 +52,23 @@ def add_secret(value: str | None) -> None:
     """Register a secret that is not in the environment (an API key passed as an argument)."""
     if value and len(value) >= MIN_SECRET_LEN:
         with _extra_lock:
-            _extra.add(value)
+            if value not in _extra:
+                _extra.add(value)
+                _extra_version[0] += 1
 
 
 def _snapshot() -> tuple[str, ...]:
-    env = tuple(v for k, v in os.environ.items() if _is_secret_name(k) and len(v) >= MIN_SECRET_LEN)
+    """Secret values now; the environment is re-scanned only when it changed (compared at C speed)."""
+    data = getattr(os.environ, "_data", None)
+    env_key = tuple(data.items()) if isinstance(data, dict) else tuple(os.environ.items())
     with _extra_lock:
-        extra = tuple(_extra)
-    return tuple(sorted(set(env + extra)))
+        return _snapshot_for(env_key, _extra_version[0])
+
+
+@lru_cache(maxsize=4)
+def _snapshot_for(env_key: tuple, extra_version: int) -> tuple[str, ...]:
+    env = tuple(v for k, v in os.environ.items() if _is_secret_name(k) and len(v) >= MIN_SECRET_LEN)
+    return tuple(sorted(set(env + tuple(_extra))))
 
 
 @lru_cache(maxsize=8)
