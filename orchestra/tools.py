@@ -34,7 +34,7 @@ class Tool:
         self.name = name or fn.__name__
         doc = inspect.getdoc(fn) or ""
         self.description = description or doc or self.name
-        hints = get_type_hints(fn)
+        hints = get_type_hints(fn, include_extras=True)  # keep Annotated[..., Field(...)] constraints
         params = list(inspect.signature(fn).parameters.values())
         self.takes_ctx = bool(params) and _is_ctx(hints.get(params[0].name))
         if self.takes_ctx:
