@@ -8,10 +8,6 @@ from typing import Any
 from .store import Store
 
 
-class RegradeError(Exception):
-    """The run or its evidence is not in the store; one line for the CLI."""
-
-
 def regrade(store: Store, run_id: str, rubric_path: Path, graph: str | None = None) -> dict[str, Any]:
     from .grading import Grader, load_rubric
     from .loader import UserError

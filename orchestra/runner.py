@@ -256,7 +256,8 @@ def run_workflow(
         if checkpointer is not None:  # checkpoints exist to resume an interrupted run; a finished run's (unredacted) state goes
             checkpointer.delete_thread(run_id)
         saver_conn.close()
-    tr.flush(timeout_s=2.0) if tr.otlp_configured() else None
+    if tr.otlp_configured():
+        tr.flush(timeout_s=2.0)
     return result
 
 

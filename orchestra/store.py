@@ -79,8 +79,6 @@ CREATE TABLE IF NOT EXISTS campaigns (
 CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT, acquired REAL);
 """
 
-_TABLES = {"meta", "runs", "spans", "verdicts", "playbooks", "heads", "lessons", "injections", "dreams", "dream_state", "locks", "campaigns"}
-
 
 class Store:
     """Thread-safe access to one store file; processes coordinate through SQLite locking."""

@@ -283,11 +283,6 @@ def hex_trace_id(span: trace.Span) -> str:
     return format(span.get_span_context().trace_id, "032x")
 
 
-def clean_attributes(attrs: dict[str, Any]) -> dict[str, Any]:
-    """Drop None values; OTel rejects them."""
-    return {k: v for k, v in attrs.items() if v is not None}
-
-
 def span_tree(spans: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Nest spans under their parents (for `traces show`)."""
     spans = sorted(spans, key=lambda s: (s["start_ns"], s["span_id"]))

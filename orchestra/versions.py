@@ -77,11 +77,6 @@ def insert_version(db: Any, playbook: Playbook, *, parent: int, status: str, dre
     return version
 
 
-def set_status(store: Store, specialist: str, version: int, status: str) -> None:
-    with store.transaction() as db:
-        db.execute("UPDATE playbooks SET status = ? WHERE specialist = ? AND version = ?", [status, specialist, version])
-
-
 def activate(store: Store, specialist: str, version: int, status: str | None = None) -> None:
     """Point the head at an existing version (rollback / approve), atomically."""
     if version != 0:

@@ -109,7 +109,6 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
         cand, deltas = steps.revise(current[name], eps, induced.get(name, []), signatures.get(name, []), dream_id=dream_id, model=synth_model, base_rate=_failure_rate(new_stats, name))
         candidate[name] = cand
         applied[name] = deltas
-    changed = {n for n in names if candidate[n].lessons != current[n].lessons or _counts(candidate[n]) != _counts(current[n])}
     lessons_changed = {n for n in names if [x.id for x in candidate[n].lessons] != [x.id for x in current[n].lessons] or [x.rule for x in candidate[n].lessons] != [x.rule for x in current[n].lessons]}
     gate_result: dict[str, Any] | None = None
     promoted_specs: set[str] = set()
@@ -150,7 +149,6 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
                     "induced": [i for i in steps.describe_induced(induced.get(n, []))]}
                 for n in names
             },
-            "_changed_counts": sorted(changed - lessons_changed),
         }
         # the full result is recorded with the promotion, so a crash before the trace is saved loses no figures
         _finish(db, wf.name, run_ids, new_stats, dream_id, {k: v for k, v in out.items() if not k.startswith("_")})
@@ -164,10 +162,6 @@ def _failure_rate(stats: Any, specialist: str) -> float | None:
     """
     t = getattr(stats, "tables", {}).get(specialist)
     return float(1.0 - t.passed.mean()) if t is not None and t.n else None
-
-
-def _counts(pb: Playbook) -> list[tuple[int, int]]:
-    return [(x.helpful, x.harmful) for x in pb.lessons]
 
 
 def _load_stats(store: Store, workflow: str) -> Any:
