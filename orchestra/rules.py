@@ -6,7 +6,9 @@ last result of each tool it called) and `output.*` (its typed result). Dreaming
 induces rules over these keys; offline policies obey them; nothing here knows
 any domain.
 
-A rule reads "when every `when` condition holds, `require` must hold".
+A rule reads "when every `when` condition holds, `require` must hold". A condition
+with `per` compares with a multiple of another feature in the same unit
+(`output.altimeter_rejection_m >= 1.2 * input.site.relief_m`), not a constant.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 Op = Literal["<=", "<", ">=", ">", "==", "!=", "in", "not_in"]
 Scalar = float | int | str | bool | None
@@ -26,18 +28,38 @@ class Condition(BaseModel):
     field: str
     op: Op
     value: Scalar | list[Scalar]
+    per: str | None = None
+    """When set, `value` multiplies this feature: the condition compares two quantities of one unit."""
+
+    @model_validator(mode="after")
+    def _per_is_numeric(self) -> "Condition":
+        if self.per is not None and (self.op not in ("<=", "<", ">=", ">") or isinstance(self.value, (bool, str, list)) or self.value is None):
+            raise ValueError("a condition with `per` needs a numeric value and one of <=, <, >=, >")
+        return self
+
+    def bound(self, features: Mapping[str, Any]) -> Any:
+        """What the feature is compared with here: `value`, or `value` times the `per` feature (None if absent)."""
+        if self.per is None:
+            return self.value
+        ref = features.get(self.per)
+        if isinstance(ref, bool) or not isinstance(ref, (int, float)) or not math.isfinite(ref):
+            return None
+        return float(self.value) * float(ref)  # type: ignore[arg-type]
 
     def holds(self, features: Mapping[str, Any]) -> bool | None:
-        """True/False, or None when the feature is absent (rule does not apply)."""
+        """True/False, or None when the feature (or its `per` reference) is absent (rule does not apply)."""
         if self.field not in features:
             return None
-        return compare(features[self.field], self.op, self.value)
+        bound = self.bound(features)
+        if bound is None:
+            return None
+        return compare(features[self.field], self.op, bound)
 
     def describe(self) -> str:
         v = self.value
         if isinstance(v, float):
             v = f"{v:.4g}"
-        return f"{self.field} {self.op} {v}"
+        return f"{self.field} {self.op} {v}" + (f" * {self.per}" if self.per else "")
 
 
 class Rule(BaseModel):
@@ -141,16 +163,17 @@ def constrain(rules: Iterable[Rule], features: Mapping[str, Any], field: str, va
         if r.require.field != field or not r.applies(feats):
             continue
         c, cur = r.require, feats[field]
-        if compare(cur, c.op, c.value):
+        v = c.bound(feats)
+        if v is None or compare(cur, c.op, v):
             continue
-        if c.op in (">=", ">") and isinstance(c.value, (int, float)) and not isinstance(c.value, bool):
-            cur = c.value if c.op == ">=" else _nudge(c.value, +1, cur)
-        elif c.op in ("<=", "<") and isinstance(c.value, (int, float)) and not isinstance(c.value, bool):
-            cur = c.value if c.op == "<=" else _nudge(c.value, -1, cur)
+        if c.op in (">=", ">") and isinstance(v, (int, float)) and not isinstance(v, bool):
+            cur = v if c.op == ">=" else _nudge(v, +1, cur)
+        elif c.op in ("<=", "<") and isinstance(v, (int, float)) and not isinstance(v, bool):
+            cur = v if c.op == "<=" else _nudge(v, -1, cur)
         elif c.op == "==":
-            cur = c.value
-        elif c.op == "in" and isinstance(c.value, list) and c.value:
-            cur = c.value[0]
+            cur = v
+        elif c.op == "in" and isinstance(v, list) and v:
+            cur = v[0]
         feats[field] = cur
     return feats[field]
 

@@ -201,3 +201,25 @@ def test_fisher_and_binomial_match_brute_force():
     for k, n, p in [(0, 5, 0.3), (3, 10, 0.2), (9, 10, 0.5), (12, 40, 0.1)]:
         brute = sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
         assert binom_sf(k, n, p) == pytest.approx(brute, rel=1e-9)
+
+
+def test_a_decision_limited_by_a_same_unit_input_is_found_as_a_ratio():
+    """Failures when output.reject_m < input.relief_m: no constant threshold captures that, a relative one does."""
+    rng = np.random.default_rng(4)
+    eps = []
+    for i in range(300):
+        relief, reject = float(rng.uniform(10, 100)), float(rng.uniform(10, 150))
+        bad = reject < relief
+        failed = bool(rng.random() < (0.9 if bad else 0.05))
+        eps.append(Episode(specialist="nav", run_id=f"r{i}", features={
+            "input.relief_m": relief, "input.width_deg": float(rng.uniform(1, 9)), "output.reject_m": reject,
+            "output.hover_m": float(rng.uniform(20, 80))}, passed=not failed))
+    stats = update(InductionStats.empty(), eps)
+    assert "output.reject_m@input.relief_m" in {c.name for c in stats.tables["nav"].columns}
+    assert not any("width_deg" in c.name and "@" in c.name for c in stats.tables["nav"].columns)  # other units never pair
+    rules = induce_from_stats(stats)
+    top = rules[0].rule.require
+    assert (top.field, top.op, top.per) == ("output.reject_m", ">=", "input.relief_m")
+    assert 0.9 <= top.value <= 1.1
+    broke = [e for e in eps if not rules[0].rule.satisfied(e.features)]
+    assert sum(not e.passed for e in broke) / len(broke) > 0.8

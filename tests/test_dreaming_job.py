@@ -115,3 +115,33 @@ def test_shuffled_labels_yield_no_promotion(pilot, db):
     fly(pilot, store, range(40))
     out = dream(pilot, store, validation_seeds=list(range(1000, 1020)), shuffle_labels=True, seed=3)
     assert out["specialists"]["pilot"]["induced"] == [] and not out["promoted"]
+
+
+def test_leave_one_out_drops_the_lesson_the_team_does_better_without(pilot):
+    from orchestra.dreaming.job import _prune
+
+    good = Lesson(id="Lgood", specialist="pilot", text="Keep output.speed_mps <= 3.", rule=Rule(require=Condition(field="output.speed_mps", op="<=", value=3.0)))
+    bad = Lesson(id="Lbad", specialist="pilot", text="Keep output.speed_mps >= 4.", rule=Rule(require=Condition(field="output.speed_mps", op=">=", value=4.0)))
+    current = {"pilot": Playbook(specialist="pilot")}
+    joint = {"pilot": Playbook(specialist="pilot", lessons=[good, bad])}
+    seeds = list(range(1000, 1020))
+    first = gate(pilot, current, joint, seeds)
+    out = _prune(pilot, current, joint, first, seeds, "local", None, None, "d-test")
+    assert out["dropped"] == ["Lbad"]
+    assert out["tested"]["Lbad"]["success_without"] > out["tested"]["Lbad"]["success_with"]
+    assert out["tested"]["Lgood"]["success_without"] <= out["tested"]["Lgood"]["success_with"]
+    assert [x.id for x in out["candidate"]["pilot"].lessons] == ["Lgood"]
+    assert out["gate"]["promote"] and out["gate"]["candidate_success"] > first["candidate_success"]
+    one = {"pilot": Playbook(specialist="pilot", lessons=[bad])}
+    assert _prune(pilot, current, one, gate(pilot, current, one, seeds), seeds, "local", None, None, "d-one")["dropped"] == []  # one lesson: the gate decides
+
+
+def test_mined_episodes_carry_why_their_run_failed(pilot, db):
+    from orchestra.dreaming.mine import mine
+
+    store = Store(db)
+    fly(pilot, store, range(12))
+    episodes, _ = mine(store, "pilot")
+    failed = [e for e in episodes if not e.passed]
+    assert failed and all("speed limit" in e.explanation and "measured" in e.explanation for e in failed)
+    assert all(e.explanation == "" for e in episodes if e.passed)

@@ -31,3 +31,25 @@ def test_choose_prefers_fewest_violations_then_key():
 
 def test_flatten():
     assert flatten({"site": {"slope": 3, "tags": [1]}, "ok": True}, "input") == {"input.site.slope": 3, "input.ok": True}
+
+
+def test_relative_condition_compares_with_a_multiple_of_another_feature():
+    c = Condition(field="output.rejection_m", op=">=", value=1.2, per="input.relief_m")
+    assert c.holds({"output.rejection_m": 60.0, "input.relief_m": 40.0}) is True
+    assert c.holds({"output.rejection_m": 40.0, "input.relief_m": 40.0}) is False
+    assert c.holds({"output.rejection_m": 40.0}) is None  # no reference: the rule does not apply
+    assert c.describe() == "output.rejection_m >= 1.2 * input.relief_m"
+    r = Rule(require=c)
+    assert constrain([r], {"input.relief_m": 50.0}, "output.rejection_m", 30.0) == 60.0
+    assert constrain([r], {}, "output.rejection_m", 30.0) == 30.0
+    assert r.satisfied({"output.rejection_m": 30.0})
+
+
+def test_relative_condition_needs_a_numeric_comparison():
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="per"):
+        Condition(field="output.sensor", op="==", value="lidar", per="input.x")
+    with pytest.raises(ValidationError, match="per"):
+        Condition(field="output.x", op=">=", value=True, per="input.x")

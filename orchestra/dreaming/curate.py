@@ -183,12 +183,14 @@ def _duplicate(a: Lesson, b: Lesson) -> bool:
     if a.rule is None or b.rule is None:
         return a.rule is None and b.rule is None and " ".join(a.text.split()) == " ".join(b.text.split())
     ra, rb = a.rule, b.rule
-    return ra.require.field == rb.require.field and ra.require.op == rb.require.op and _whens(ra) == _whens(rb)
+    return ra.require.field == rb.require.field and ra.require.op == rb.require.op and ra.require.per == rb.require.per and _whens(ra) == _whens(rb)
 
 
 def _contradicts(a: Lesson, b: Lesson) -> bool:
     if a.rule is None or b.rule is None or a.rule.require.field != b.rule.require.field:
         return False
+    if a.rule.require.per != b.rule.require.per:
+        return False  # bounds in different references: no value-level clash to decide here
     if _compatible([a.rule.require, b.rule.require]):
         return False
     return _compatible(list(a.rule.when) + list(b.rule.when))  # only a clash if both can apply at once
@@ -198,6 +200,8 @@ def _compatible(conds: list[Condition]) -> bool:
     """Can all conditions hold together? Checked per field on the values that matter."""
     by_field: dict[str, list[Condition]] = {}
     for c in conds:
+        if c.per is not None:
+            continue  # relative to another feature: assumed satisfiable
         by_field.setdefault(c.field, []).append(c)
     return all(_satisfiable(cs) for cs in by_field.values())
 

@@ -37,6 +37,7 @@ class Episode(BaseModel):
     passed: bool
     criteria: dict[str, bool | None] = Field(default_factory=dict, description="None = unscored")
     cause: str | None = None
+    explanation: str = Field(default="", description="why the run came out so: its outcome text and failed criteria's rationales")
     lesson_ids: list[str] = Field(default_factory=list, description="lessons it was given")
 
 
@@ -76,3 +77,26 @@ def is_usable_name(name: str) -> bool:
         return False
     last = name.rsplit(".", 1)[-1].lower()
     return not (last in ("id", "ids", "uuid") or last.endswith("_id") or last.endswith("_ids"))
+
+
+# Words that carry no mechanism: grammar, and the grader's boilerplate.
+_STOP = frozenset("""the and for with from was were that this than then into its are has had have not but all any per via
+above below after before over under out off its their there here which what when where while will would can could
+should may might must one two three measured expected true false none full credit only also been being more most
+less least very each every other others same such""".split())
+
+
+def words(text: str) -> frozenset[str]:
+    """The content words of a text, lower-cased, plurals folded: how explanations are compared with feature names."""
+    out = set()
+    for w in re.split(r"[^a-z0-9]+", text.lower()):
+        if len(w) < 3 or w in _STOP or w.isdigit():
+            continue
+        out.add(w[:-1] if len(w) > 4 and w.endswith("s") and not w.endswith("ss") else w)
+    return frozenset(out)
+
+
+def name_words(name: str, vocab: tuple[str, ...] = ()) -> frozenset[str]:
+    """Words of a feature's own name (its last dotted segment) and of its category values."""
+    parts = [n.rsplit(".", 1)[-1] for n in name.split("@")]
+    return words(" ".join(p.replace("_", " ") for p in parts) + " " + " ".join(v.replace("_", " ") for v in vocab))

@@ -2,7 +2,9 @@
 
 A candidate rule reads "when C require R": R is a threshold (`<=`/`>=`) or a
 category test (`==`/`!=`) on one decision feature (`output.*` by default), C is
-optional, one condition on any other usable feature. Its *violators* are the
+optional, one condition on any other usable feature. A decision feature may also be
+a ratio `output.a_m@input.b_m` (see `stats.ratios`): R then bounds the decision by a
+multiple of a same-unit quantity the specialist was handed. Its *violators* are the
 episodes where C holds, R's feature is present and R fails; everything else
 with R's feature present are *satisfiers*. A good rule's violators fail far
 more often than its satisfiers.
@@ -26,6 +28,7 @@ thousands of conditional candidates do not drown the few hundred
 unconditional ones: q = p * groups * candidates_in_group. (Benjamini–Hochberg
 was rejected: the many near-duplicate variants of one strong rule would count
 as discoveries and loosen the threshold for the weak rules after it.)
+(With `log_threshold`, a permutation-calibrated bound from `steps`, replaces all of this.)
 Minimum support is counted in distinct runs, not episodes. A rule's reported
 counts are over the stored episodes its specialist's earlier rules did not
 already explain; `q_value` belongs to the candidate as tested, before its
@@ -34,6 +37,7 @@ thresholds were refined.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Iterable
@@ -44,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..rules import Condition, Rule
 from .episodes import Episode
 from .stats import (
+    RATIO,
     InductionStats,
     Table,
     failure_signatures,  # noqa: F401 - re-exported: signatures are part of induction
@@ -85,11 +90,13 @@ def induce(episodes: Iterable[Episode], *, min_support: int = 8, alpha: float = 
 
 
 def induce_from_stats(stats: InductionStats, *, min_support: int = 8, alpha: float = 0.05, max_rules: int = 5, seed: int = 0,
-                      decision_prefix: str = "output.", max_sample: int = 20_000, log_threshold: float | None = None) -> list[InducedRule]:
+                      decision_prefix: str = "output.", max_sample: int = 20_000, log_threshold: float | None = None,
+                      conditions_in_null: bool = False) -> list[InducedRule]:
     """Same as `induce`, from an incrementally kept summary; `seed` drives subsampling past `max_sample`.
 
     With `log_threshold` (a permutation-calibrated bound on log p, see `null_min_logp`) it replaces
-    the Bonferroni bound, which is far too strict for the few runs of one night."""
+    the Bonferroni bound, which is far too strict for the few runs of one night. `conditions_in_null` says
+    that bound already covers conditional candidates (see `focus_null`), so they pay nothing extra."""
     groups: list[int] = []  # hypotheses tested per (specialist, round, class)
     found: list[tuple[Table, list[_Pick]]] = []
     for spec in sorted(stats.tables):
@@ -98,6 +105,7 @@ def induce_from_stats(stats: InductionStats, *, min_support: int = 8, alpha: flo
         if search is None:
             continue
         search.log_threshold = log_threshold
+        search.cond_free = conditions_in_null
         picks: list[_Pick] = []
         for _ in range(max_rules):
             groups += [0, 0]
@@ -161,6 +169,7 @@ class _Search:
         self.w = np.ones(len(rows), bool)
         self.picked: set[tuple[int, str]] = set()
         self.log_threshold: float | None = None
+        self.cond_free = False  # True when log_threshold was calibrated on conditional candidates too
         present = ~np.isnan(self.X)
         usable = [i for i in range(len(t.columns)) if present[i].sum() >= min_support and np.unique(self.X[i][present[i]]).size > 1]
         # Context conditions (masks); index 0 is "no condition".
@@ -168,6 +177,8 @@ class _Search:
         cols = []
         for i in usable:
             x, col = self.X[i], t.columns[i]
+            if RATIO in col.name:
+                continue  # a ratio is a decision measured against its context, never a context itself
             if col.kind == "num":
                 for c in quantile_cuts(x, C_BINS):
                     for m, op in ((x < c, "<="), (x > c, ">=")):
@@ -254,7 +265,7 @@ class _Search:
         self.alpha, live = alpha, sum(1 for g in groups if g)
         for _, lp, cls, i in sorted(scored)[:ATTEMPTS]:
             if self.log_threshold is not None:
-                if lp > self.log_threshold - (math.log(len(self.masks)) if cls else 0.0):
+                if lp > self.log_threshold - (math.log(len(self.masks)) if cls and not self.cond_free else 0.0):
                     continue  # not below the permutation null's alpha-quantile (conditions pay for their count)
             elif lp + math.log(live * groups[base + cls]) > math.log(alpha):
                 continue  # cannot pass the final Bonferroni bound, which only grows
@@ -266,7 +277,13 @@ class _Search:
                 return _Pick(when, require, lp, base + cls)
         return None
 
-    def min_logp(self) -> float:
+    def relabel(self, y: np.ndarray) -> "_Search":
+        """The same candidates scored against other outcomes (a permutation of the real ones)."""
+        self.y = y
+        self.F = self.M.T @ (self.Z * y[:, None])
+        return self
+
+    def min_logp(self, top: int = TOP_UNCOND) -> float:
         """The smallest one-sided Fisher log p-value over all first-round candidates (0 if none)."""
         nV, aV, Nc, Kc, N, K = self._counts()
         valid = (nV >= self.ms) & (N - nV >= 1) & (Nc - nV >= self.min_sat) & self.f_ok
@@ -277,8 +294,8 @@ class _Search:
         with np.errstate(divide="ignore", invalid="ignore"):
             var = nV * K * (N - K) * (N - nV) / (N * N * np.maximum(N - 1, 1))
             z = (aV - 0.5 - nV * K / N) / np.sqrt(np.maximum(var, 1e-12))
-        top = idx[np.argsort(-z[idx], kind="stable")[:TOP_UNCOND]]
-        return min(log_fisher_greater(int(round(aV[i])), int(round(nV[i])), int(round(K[i])), int(round(N[i])), self.lf) for i in top)
+        best = idx[np.argsort(-z[idx], kind="stable")[:top]]
+        return min(log_fisher_greater(int(round(aV[i])), int(round(nV[i])), int(round(K[i])), int(round(N[i])), self.lf) for i in best)
 
     def _key(self, c: _Cond) -> tuple[int, str]:
         return (c.col, {"<=": "upper", ">=": "lower"}.get(c.op, "cat"))
@@ -325,7 +342,12 @@ class _Search:
         if when is None:
             return True
         rv = a & ~_holds(self.X[req.col], req)
-        lim = self.log_threshold - math.log(len(self.masks)) if self.log_threshold is not None else math.log(self.alpha) - math.log(len(self.cands) * len(self.masks))
+        if self.cond_free:  # the family's bound already priced the condition in: each side need only be nominally significant
+            lim = math.log(self.alpha)
+        elif self.log_threshold is not None:
+            lim = self.log_threshold - math.log(len(self.masks))
+        else:
+            lim = math.log(self.alpha) - math.log(len(self.cands) * len(self.masks))
         return (log_fisher_greater(aV, nV, int((inC & y).sum()), int(inC.sum()), self.lf) <= lim
                 and log_fisher_greater(aV, nV, int((rv & y).sum()), int(rv.sum()), self.lf) <= lim)
 
@@ -385,6 +407,9 @@ def _to_condition(t: Table, c: _Cond) -> Condition:
         return Condition(field=col.name, op=c.op, value=col.vocab[int(c.value)])  # type: ignore[arg-type]
     if col.kind == "bool":
         return Condition(field=col.name, op=c.op, value=bool(c.value))  # type: ignore[arg-type]
+    if RATIO in col.name:
+        field, per = col.name.split(RATIO, 1)
+        return Condition(field=field, op=c.op, value=float(f"{c.value:.4g}"), per=per)  # type: ignore[arg-type]
     v = int(c.value) if col.integral and float(c.value).is_integer() else float(c.value)
     return Condition(field=col.name, op=c.op, value=v)  # type: ignore[arg-type]
 
@@ -418,6 +443,12 @@ def _describe(t: Table, pick: _Pick, q: float, alive: np.ndarray) -> tuple[Induc
         criteria=[n for _, n in sorted(crit, key=lambda c: (-c[0], c[1]))[:3]],
     )
     return induced, alive & ~v
+
+
+def focus_table(t: Table, names: Iterable[str]) -> Table:
+    """The table cut down to the named columns: a small family of hypotheses named in advance."""
+    keep = [i for i, c in enumerate(t.columns) if c.name in set(names)]
+    return dataclasses.replace(t, columns=tuple(t.columns[i] for i in keep), X=t.X[keep])
 
 
 def null_min_logp(tables: list[Table], *, min_support: int, decision_prefix: str = "output.", max_sample: int = 20_000, seed: int = 0) -> float:

@@ -37,11 +37,11 @@ def shuffle_labels(episodes: list[Episode], seed: int) -> list[Episode]:
     runs = sorted({e.run_id for e in episodes})
     outcomes = {}
     for e in episodes:
-        outcomes.setdefault(e.run_id, (e.passed, e.criteria, e.cause))
+        outcomes.setdefault(e.run_id, (e.passed, e.criteria, e.cause, e.explanation))
     perm = [outcomes[r] for r in runs]
     random.Random(seed).shuffle(perm)
     new = dict(zip(runs, perm))
-    return [e.model_copy(update={"passed": new[e.run_id][0], "criteria": new[e.run_id][1], "cause": new[e.run_id][2]}) for e in episodes]
+    return [e.model_copy(update={"passed": new[e.run_id][0], "criteria": new[e.run_id][1], "cause": new[e.run_id][2], "explanation": new[e.run_id][3]}) for e in episodes]
 
 
 def dream(
@@ -109,7 +109,7 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
         cand, deltas = steps.revise(current[name], eps, induced.get(name, []), signatures.get(name, []), dream_id=dream_id, model=synth_model, base_rate=_failure_rate(new_stats, name))
         candidate[name] = cand
         applied[name] = deltas
-    lessons_changed = {n for n in names if [x.id for x in candidate[n].lessons] != [x.id for x in current[n].lessons] or [x.rule for x in candidate[n].lessons] != [x.rule for x in current[n].lessons]}
+    lessons_changed = {n for n in names if _changed(candidate[n], current[n])}
     gate_result: dict[str, Any] | None = None
     promoted_specs: set[str] = set()
     status_of: dict[str, str] = {}
@@ -117,6 +117,15 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
         seeds = validation_seeds if validation_seeds is not None else wf.scenario_seeds("validation", 20, 0)
         joint = {n: (candidate[n] if n in lessons_changed else current[n]) for n in names}
         gate_result = gate(wf, current, joint, seeds, executor=executor, workers=workers, model=model, dream_id=dream_id)
+        pruned = _prune(wf, current, joint, gate_result, seeds, executor, workers, model, dream_id)
+        if pruned["dropped"]:
+            candidate = {**candidate, **pruned["candidate"]}
+            lessons_changed = {n for n in lessons_changed if _changed(candidate[n], current[n])}
+            joint = {n: (candidate[n] if n in lessons_changed else current[n]) for n in names}
+            applied = {n: [d for d in applied[n] if not (d["op"] == "ADD" and d["lesson_id"] in pruned["dropped"])] for n in names}
+            gate_result = {**pruned["gate"], "pruned": {k: v for k, v in pruned.items() if k not in ("candidate", "gate")}}
+        if not lessons_changed:
+            gate_result["promote"] = False
         if gate_result["promote"]:
             promoted_specs = set(lessons_changed)
         elif len(lessons_changed) > 1:
@@ -152,6 +161,39 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
         }
         # the full result is recorded with the promotion, so a crash before the trace is saved loses no figures
         _finish(db, wf.name, run_ids, new_stats, dream_id, {k: v for k, v in out.items() if not k.startswith("_")})
+    return out
+
+
+def _changed(a: Playbook, b: Playbook) -> bool:
+    return [x.id for x in a.lessons] != [x.id for x in b.lessons] or [x.rule for x in a.lessons] != [x.rule for x in b.lessons]
+
+
+def _prune(wf: Workflow, current: dict[str, Playbook], joint: dict[str, Playbook], first: dict[str, Any], seeds: list[int],
+           executor: Executor, workers: int | None, model: str | None, dream_id: str) -> dict[str, Any]:
+    """Leave-one-out on the validation scenarios: drop each new lesson the team does strictly better without.
+
+    Induction judges a rule by the runs that happened to break it; only flying without it shows whether
+    obeying it costs more elsewhere (a rule that narrows every choice can undo the others). Each new lesson
+    is dropped from the whole candidate in turn, on the same scenarios; the candidate keeps the lessons
+    whose removal does not raise the success rate, and is then gated again against the current playbooks.
+    """
+    new = [(n, lesson.id) for n, pb in joint.items() for lesson in pb.lessons if lesson.id not in set(current[n].lesson_ids)]
+    out: dict[str, Any] = {"dropped": [], "tested": {}, "candidate": {}, "gate": first}
+    if len(new) < 2:
+        return out
+    base = first["candidate_success"]
+    for n, lid in new:
+        without = {**joint, n: joint[n].model_copy(update={"lessons": [x for x in joint[n].lessons if x.id != lid]})}
+        g = gate(wf, current, without, seeds, executor=executor, workers=workers, model=model, dream_id=f"{dream_id}:without-{lid}", baseline=first["_current_results"])
+        out["tested"][lid] = {"specialist": n, "success_without": g["candidate_success"], "success_with": base}
+        if g["candidate_success"] > base:
+            out["dropped"].append(lid)
+    if not out["dropped"]:
+        return out
+    gone = set(out["dropped"])
+    kept = {n: pb.model_copy(update={"lessons": [x for x in pb.lessons if x.id not in gone]}) for n, pb in joint.items()}
+    out["candidate"] = kept
+    out["gate"] = gate(wf, current, kept, seeds, executor=executor, workers=workers, model=model, dream_id=f"{dream_id}:pruned", baseline=first["_current_results"])
     return out
 
 

@@ -34,7 +34,7 @@ def _json(v: Any) -> Any:
     return v
 
 
-def episodes_from_spans(run: dict[str, Any], spans: Iterable[dict[str, Any]], criteria: dict[str, bool | None], decisions: dict[str, tuple[str, ...] | None] | None = None) -> list[Episode]:
+def episodes_from_spans(run: dict[str, Any], spans: Iterable[dict[str, Any]], criteria: dict[str, bool | None], decisions: dict[str, tuple[str, ...] | None] | None = None, explanation: str = "") -> list[Episode]:
     """One episode per specialist and stage: its last invocation there, the one the run went on with.
 
     Output fields a specialist does not decide (per `decisions`) become `result.*` context features.
@@ -75,7 +75,7 @@ def episodes_from_spans(run: dict[str, Any], spans: Iterable[dict[str, Any]], cr
         out.append(Episode(
             specialist=name, run_id=run["run_id"], trace_id=s.get("trace_id") or run.get("trace_id") or "",
             features=feats, passed=run["status"] == "passed", criteria=criteria, cause=run.get("cause"),
-            lesson_ids=list(a.get("orchestra.playbook.lesson_ids") or []),
+            explanation=explanation or explain(run), lesson_ids=list(a.get("orchestra.playbook.lesson_ids") or []),
         ))
     return out
 
@@ -99,11 +99,11 @@ def mine(store: Store, workflow: str, runs: list[dict[str, Any]] | None = None, 
     for i in range(0, len(runs), BATCH):
         chunk = runs[i:i + BATCH]
         ids = [r["run_id"] for r in chunk]
-        crit = _final_criteria_batch(store, ids)
+        crit, why = _final_criteria_batch(store, ids)
         spans = _mined_spans_batch(store, ids) if span_source is None else {}
         for run in chunk:
             s = span_source(run) if span_source is not None else spans.get(run["run_id"], [])
-            episodes.extend(episodes_from_spans(run, s, crit.get(run["run_id"], {}), decisions))
+            episodes.extend(episodes_from_spans(run, s, crit.get(run["run_id"], {}), decisions, explain(run, why.get(run["run_id"], ""))))
     return episodes, [r["run_id"] for r in runs]
 
 
@@ -128,13 +128,31 @@ def _mined_spans_batch(store: Store, run_ids: list[str]) -> dict[str, list[dict[
     return out
 
 
-def _final_criteria_batch(store: Store, run_ids: list[str]) -> dict[str, dict[str, bool | None]]:
-    """final_criteria for many runs in one query."""
+def _final_criteria_batch(store: Store, run_ids: list[str]) -> tuple[dict[str, dict[str, bool | None]], dict[str, str]]:
+    """final_criteria for many runs in one query, and each run's failed criteria as text (id and rationale)."""
     rows = store.db.execute(f"SELECT run_id, verdict FROM verdicts WHERE run_id IN ({','.join('?' * len(run_ids))}) ORDER BY id", run_ids).fetchall()
     out: dict[str, dict[str, bool | None]] = {}
+    failed: dict[str, dict[str, str]] = {}
     for run_id, verdict in rows:
         v = json.loads(verdict)
         crit = out.setdefault(run_id, {})
         for c in v.get("criteria", []):
-            crit[f"{v.get('stage') or 'main'}.{c['id']}"] = None if c.get("unscored") else bool(c.get("passed"))
-    return out
+            key = f"{v.get('stage') or 'main'}.{c['id']}"
+            crit[key] = None if c.get("unscored") else bool(c.get("passed"))
+            if crit[key] is False:
+                failed.setdefault(run_id, {})[key] = f"{str(c['id']).replace('_', ' ')}: {c.get('rationale') or ''}"
+            else:
+                failed.get(run_id, {}).pop(key, None)
+    return out, {r: " ".join(d.values()) for r, d in failed.items()}
+
+
+def explain(run: dict[str, Any], failed_criteria: str = "") -> str:
+    """Why a run came out as it did, as text: the strings of its domain outcome and its failed criteria.
+
+    Induction compares these words with feature names to focus on the features a failure's own account
+    names; the text never reaches a lesson, so it can inform the search but cannot instruct it.
+    """
+    result = _json(run.get("result"))
+    outcome = result.get("outcome") if isinstance(result, dict) else None
+    parts = [str(v) for v in flatten(outcome or {}, "").values() if isinstance(v, str)]
+    return " ".join(parts + [failed_criteria])[:4000]

@@ -15,14 +15,16 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
 
-from .episodes import SAFE_NAME, SAFE_TOKEN, Episode, FailureSignature, is_usable_name
+from .episodes import SAFE_NAME, SAFE_TOKEN, Episode, FailureSignature, is_usable_name, words
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)  # v1 had no explanation words
 
 
 # --------------------------------------------------------------------------- exact tests
@@ -103,6 +105,7 @@ class Table:
     cause: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))  # -1 = none
     run_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, "<U1"))
     trace_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, "<U1"))
+    words: np.ndarray = field(default_factory=lambda: np.zeros(0, "<U1"))  # each episode's explanation words, space-joined
     dropped: frozenset[str] = frozenset()
     seen: int = 0
 
@@ -145,7 +148,7 @@ class InductionStats:
                 "dropped": sorted(t.dropped), "seen": t.seen,
                 "columns": [[c.name, c.kind, list(c.vocab), c.integral] for c in t.columns],
             })
-            for key in ("X", "passed", "C", "cause", "run_ids", "trace_ids"):
+            for key in ("X", "passed", "C", "cause", "run_ids", "trace_ids", "words"):
                 arrays[f"t{i}_{key}"] = getattr(t, key)
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         buf = io.BytesIO()
@@ -156,22 +159,51 @@ class InductionStats:
     def from_bytes(cls, data: bytes) -> "InductionStats":
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             meta = json.loads(bytes(z["meta"]).decode())
-            if meta.get("format") != FORMAT_VERSION:
+            if meta.get("format") not in READABLE_FORMATS:
                 raise ValueError(f"unsupported InductionStats format {meta.get('format')!r}")
             tables = {}
             for i, tm in enumerate(meta["tables"]):
                 cols = tuple(Column(n, k, tuple(v), bool(g)) for n, k, v, g in tm["columns"])
                 arr = {key: _frozen(z[f"t{i}_{key}"]) for key in ("X", "passed", "C", "cause", "run_ids", "trace_ids")}
+                n = arr["passed"].shape[0]
+                arr["words"] = _frozen(z[f"t{i}_words"]) if f"t{i}_words" in z.files else _frozen(np.full(n, "", "<U1"))
                 tables[tm["specialist"]] = Table(tm["specialist"], cols, criteria=tuple(tm["criteria"]),
                                                  causes=tuple(tm["causes"]), dropped=frozenset(tm["dropped"]),
                                                  seen=int(tm["seen"]), **arr)
         return cls(tables, meta["max_episodes"], meta["max_features"], meta["max_categories"])
 
 
+RATIO = "@"  # `output.a_m@input.b_m` is the ratio a/b: a decision measured against a same-unit quantity it was handed
+_UNIT = re.compile(r"_([a-z]{1,4})$")
+
+
+def unit_of(name: str) -> str | None:
+    """The unit suffix of a feature name (`relief_m` -> `m`, `rate_mps` -> `mps`), if it has one."""
+    m = _UNIT.search(name.rsplit(".", 1)[-1])
+    return m.group(1) if m else None
+
+
+def ratios(features: dict) -> dict[str, float]:
+    """Each numeric decision divided by each positive numeric input in the same unit.
+
+    Lets induction find relational limits ("the rejection threshold must exceed the relief") that no
+    constant threshold captures; dimensional agreement keeps the family small.
+    """
+    def num(v: object) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    outs = [(k, unit_of(k)) for k, v in features.items() if k.startswith("output.") and num(v)]
+    ins = [(k, unit_of(k)) for k, v in features.items() if k.startswith("input.") and num(v) and v > 0]
+    return {f"{o}{RATIO}{i}": float(features[o]) / float(features[i]) for o, uo in outs if uo for i, ui in ins if ui == uo}
+
+
 def update(stats: InductionStats, new_episodes: Iterable[Episode]) -> InductionStats:
     """Fold new episodes into the summary (pure: returns a new InductionStats)."""
     groups: dict[str, list[Episode]] = {}
     for ep in new_episodes:
+        extra = ratios(ep.features)
+        if extra:
+            ep = ep.model_copy(update={"features": {**ep.features, **extra}})
         groups.setdefault(ep.specialist, []).append(ep)
     tables = dict(stats.tables)
     for spec, eps in groups.items():
@@ -288,7 +320,7 @@ def _append(t: Table, eps: list[Episode], stats: InductionStats) -> Table:
             if lst is None:
                 if k in skip:
                     continue
-                if not is_usable_name(k):
+                if not all(is_usable_name(part) for part in k.split(RATIO, 1)):
                     skip.add(k)
                     continue
                 lst = raw[k] = [None] * m
@@ -358,6 +390,7 @@ def _append(t: Table, eps: list[Episode], stats: InductionStats) -> Table:
         cause=_frozen(np.concatenate([t.cause, cause_new])[keep]),
         run_ids=_frozen(np.concatenate([t.run_ids, np.array([e.run_id for e in eps], dtype=str)])[keep]),
         trace_ids=_frozen(np.concatenate([t.trace_ids, np.array([e.trace_id for e in eps], dtype=str)])[keep]),
+        words=_frozen(np.concatenate([t.words, np.array([" ".join(sorted(words(e.explanation))) for e in eps], dtype=str)])[keep]),
         dropped=frozenset(dropped),
         seen=t.seen + m,
     )

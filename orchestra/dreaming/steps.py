@@ -1,19 +1,27 @@
-"""The dream's middle steps, glued: induce over kept statistics, then synthesize and curate per specialist."""
+"""The dream's middle steps, glued: induce over kept statistics, then synthesize and curate per specialist.
+
+Induction runs two kinds of test. The *general* family (every specialist, failure label and
+candidate) is held to one Westfall-Young family-wise bound. *Focused* families are the features a
+failure's own explanation names (see `focus_families`): each is small, gets a permutation p-value
+from its own null (conditional candidates included), and the families are held together by
+Benjamini-Hochberg, so two or three explained runs can carry a rule while shuffled outcomes still
+yield a proposal in at most alpha of dreams. The validation gate then confirms every proposal.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections import Counter
 from typing import Any, Sequence
+
+import numpy as np
 
 from ..models.base import Model
 from ..playbook import Playbook
 from .curate import Delta, curate, update_counts
-from .episodes import Episode, FailureSignature
-import dataclasses
-import math
-
-import numpy as np
-
-from .induce import InducedRule, NullSearch, induce_from_stats
+from .episodes import Episode, FailureSignature, name_words
+from .induce import InducedRule, NullSearch, _Search, focus_table, induce_from_stats
 from .stats import InductionStats, Table, failure_signatures, update
 from .synthesize import synthesize_offline, synthesize_with_model
 
@@ -24,6 +32,11 @@ MAX_LESSONS = 12
 MAX_TOKENS = 1500
 PERMUTATIONS = 200
 PERMUTATION_MAX_ROWS = 6000
+FOCUS_MIN_SUPPORT = 2  # a failure's own account is a second line of evidence, so two runs may carry a focused rule
+FOCUS_SHARE = 0.5  # a word names a failure when at least half of its runs' explanations use it ...
+FOCUS_CONTRAST = 0.5  # ... and that many more of them than of the other runs' explanations
+FOCUS_MAX_RULES = 2
+FOCUS_PERMUTATIONS = 1000  # enough resolution for Benjamini-Hochberg over a few dozen families
 
 
 Outcome = tuple[bool, "str | None", dict]
@@ -61,9 +74,8 @@ def _failed(outcome: Outcome, label: Label) -> bool:
     return bool(outcome[2].get(label[1], False))
 
 
-def _variants(stats: InductionStats) -> list[tuple[str, Label]]:
-    """(specialist, label) pairs to test: overall pass/fail, each recurring cause, each often-failed criterion."""
-    out: list[tuple[str, Label]] = []
+def _labels(stats: InductionStats, min_count: int) -> list[Label]:
+    """Overall pass/fail, each cause and each criterion failed in at least `min_count` runs; one name per set of runs."""
     real = _outcomes(list(stats.tables.values()))
     causes: dict[str, int] = {}
     crits: dict[str, int] = {}
@@ -73,8 +85,8 @@ def _variants(stats: InductionStats) -> list[tuple[str, Label]]:
         for c, f in failed.items():
             crits[c] = crits.get(c, 0) + int(f)
     labels: list[Label] = [None]
-    labels += [("cause", c) for c, n in sorted(causes.items()) if n >= MIN_SUPPORT]
-    labels += [("criterion", c) for c, n in sorted(crits.items()) if n >= MIN_SUPPORT]
+    labels += [("cause", c) for c, n in sorted(causes.items()) if n >= min_count]
+    labels += [("criterion", c) for c, n in sorted(crits.items()) if n >= min_count]
     # the same failing runs under two names is one hypothesis, not two: keep the first name
     runs = sorted(real)
     unique: list[Label] = []
@@ -84,9 +96,12 @@ def _variants(stats: InductionStats) -> list[tuple[str, Label]]:
         if key not in seen:
             seen.add(key)
             unique.append(lab)
-    for spec in sorted(stats.tables):
-        out += [(spec, lab) for lab in unique]
-    return out
+    return unique
+
+
+def _variants(stats: InductionStats) -> list[tuple[str, Label]]:
+    """(specialist, label) pairs to test: overall pass/fail, each recurring cause, each often-failed criterion."""
+    return [(spec, lab) for spec in sorted(stats.tables) for lab in _labels(stats, MIN_SUPPORT)]
 
 
 def permutation_threshold(stats: InductionStats, variants: list[tuple[str, Label]], *, alpha: float = ALPHA, permutations: int = PERMUTATIONS, seed: int = 0) -> float | None:
@@ -111,24 +126,128 @@ def permutation_threshold(stats: InductionStats, variants: list[tuple[str, Label
     for spec, lab in variants:
         cols = failed[lab][perms][run_index[spec]]  # episodes x P
         best = np.minimum(best, searches[spec].min_logp(cols))
-    null = best.tolist()
-    null.sort()
-    k = max(0, int(math.floor(alpha * permutations)) - 1)
-    return float(null[k])
+    return _quantile(best, alpha)
+
+
+def _quantile(null: np.ndarray, alpha: float) -> float:
+    """The alpha-quantile of a permutation null of best log p-values (the k-th smallest, k = floor(alpha * P))."""
+    return float(np.sort(null)[max(0, int(math.floor(alpha * len(null))) - 1)])
+
+
+Family = tuple[str, "tuple[str, str]", tuple[str, ...]]
+
+
+def _run_words(tables: list[Table]) -> dict[str, frozenset[str]]:
+    out: dict[str, frozenset[str]] = {}
+    for t in tables:
+        for run, w in zip(t.run_ids, t.words):
+            out.setdefault(str(run), frozenset(str(w).split()))
+    return out
+
+
+def focus_families(stats: InductionStats) -> list[Family]:
+    """(specialist, failure label, columns): per label, the features named by the words its failed runs' explanations share.
+
+    A rule may require one of the specialist's decisions so named, optionally when something it was
+    handed (`input.*`) and so named holds. The families are fixed before any p-value is computed and
+    travel with the outcomes under permutation, so their own Westfall-Young bound stays valid.
+    """
+    tables = list(stats.tables.values())
+    real = _outcomes(tables)
+    said = _run_words(tables)
+    runs = sorted(real)
+    out: list[Family] = []
+    for lab in _labels(stats, FOCUS_MIN_SUPPORT)[1:]:
+        failed = [r for r in runs if _failed(real[r], lab)]
+        others = [r for r in runs if not _failed(real[r], lab)]
+        if len(failed) < FOCUS_MIN_SUPPORT or not others:
+            continue
+        k1 = Counter(w for r in failed for w in said.get(r, ()))
+        k0 = Counter(w for r in others for w in said.get(r, ()))
+        key = {w for w, k in k1.items() if k / len(failed) >= FOCUS_SHARE and k / len(failed) - k0[w] / len(others) >= FOCUS_CONTRAST}
+        if not key:
+            continue
+        for spec in sorted(stats.tables):
+            t = stats.tables[spec]
+            cols = tuple(c.name for c in t.columns if c.name.startswith(("output.", "input.")) and name_words(c.name, c.vocab if c.kind == "cat" else ()) & key)
+            if any(n.startswith("output.") for n in cols):
+                out.append((spec, lab, cols))  # type: ignore[arg-type]
+    return out
+
+
+def focus_null(stats: InductionStats, family: Family, *, permutations: int | None = None, seed: int = 0) -> tuple[float, np.ndarray] | None:
+    """One focused family's best log p on the real outcomes, and its permutation null (conditional candidates included)."""
+    permutations = permutations or FOCUS_PERMUTATIONS
+    tables = list(stats.tables.values())
+    if sum(t.n for t in tables) > PERMUTATION_MAX_ROWS:
+        return None
+    spec, lab, cols = family
+    real = _outcomes(tables)
+    runs = sorted(real)
+    index = {r: i for i, r in enumerate(runs)}
+    t = focus_table(stats.tables[spec], cols)
+    failed = np.array([_failed(real[r], lab) for r in runs], bool)
+    at = np.array([index[str(r)] for r in t.run_ids], int)
+    search = _Search.build(dataclasses.replace(t, passed=~failed[at]), FOCUS_MIN_SUPPORT, "output.", PERMUTATION_MAX_ROWS, seed)
+    if search is None:
+        return None
+    observed = search.min_logp(top=8)
+    rng = np.random.default_rng(seed + 1)
+    labels = failed[np.stack([rng.permutation(len(runs)) for _ in range(permutations)], axis=1)][at]  # episodes x P
+    return observed, np.array([search.relabel(labels[:, p]).min_logp(top=8) for p in range(permutations)])
+
+
+def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]:
+    """Rules from the focused families (see `focus_families`), Benjamini-Hochberg over the families.
+
+    Each family's best candidate gets a permutation p-value from its own null; the families whose
+    p-values pass Benjamini-Hochberg at ALPHA are searched with the matching quantile of their null
+    as the bound. Under shuffled outcomes any proposal at all happens with probability at most ALPHA;
+    with several real mechanisms the bound loosens for each one found, as it should.
+    """
+    nulls = []
+    for family in focus_families(stats):
+        got = focus_null(stats, family, seed=seed)
+        if got is not None:
+            observed, null = got
+            nulls.append((float((1 + np.sum(null <= observed + 1e-9)) / (len(null) + 1)), family, null, observed))
+    if not nulls:
+        return []
+    nulls.sort(key=lambda x: x[0])
+    m = len(nulls)
+    passed = [k for k, (p, *_) in enumerate(nulls, 1) if p <= k * ALPHA / m]
+    if not passed:
+        return []
+    cutoff = max(passed) * ALPHA / m
+    real = _outcomes(list(stats.tables.values()))
+    found: list[InducedRule] = []
+    for p, (spec, lab, cols), null, observed in nulls:
+        if p > cutoff:
+            break
+        bound = max(_quantile(null, (cutoff * (len(null) + 1) - 1) / len(null)), observed)
+        view = InductionStats({spec: _relabel(focus_table(stats.tables[spec], cols), real, lab)}, stats.max_episodes, stats.max_features, stats.max_categories)
+        found += induce_from_stats(view, min_support=FOCUS_MIN_SUPPORT, alpha=ALPHA, max_rules=FOCUS_MAX_RULES, seed=seed, log_threshold=bound, conditions_in_null=True)
+    return found
+
+
+def induce_general(stats: InductionStats, variants: list[tuple[str, Label]], *, seed: int = 0) -> list[InducedRule]:
+    """Rules from the general family: every specialist, label and candidate under one permutation bound."""
+    threshold = permutation_threshold(stats, variants, seed=seed)
+    real = _outcomes(list(stats.tables.values()))
+    found: list[InducedRule] = []
+    for spec, label in variants:
+        view = InductionStats({spec: _relabel(stats.tables[spec], real, label)}, stats.max_episodes, stats.max_features, stats.max_categories)
+        found += induce_from_stats(view, min_support=MIN_SUPPORT, alpha=ALPHA, max_rules=MAX_RULES, seed=seed, log_threshold=threshold)
+    return found
 
 
 def induce_all(prior: InductionStats | None, episodes: Sequence[Episode], names: Sequence[str], *, seed: int = 0) -> tuple[InductionStats, dict[str, list[InducedRule]], dict[str, list[FailureSignature]]]:
     """Fold new episodes into the kept statistics and induce from them: old spans are never re-read."""
     stats = update(prior or InductionStats.empty(), episodes)
     variants = _variants(stats)
-    threshold = permutation_threshold(stats, variants, seed=seed)
-    real = _outcomes(list(stats.tables.values()))
+    found = induce_general(stats, variants, seed=seed) + induce_focused(stats, seed=seed)
     by_spec: dict[str, list[InducedRule]] = {n: [] for n in names}
     seen: set[tuple[str, str, str]] = set()
-    found: list[InducedRule] = []
-    for spec, cause in variants:
-        view = InductionStats({spec: _relabel(stats.tables[spec], real, cause)}, stats.max_episodes, stats.max_features, stats.max_categories)
-        found += induce_from_stats(view, min_support=MIN_SUPPORT, alpha=ALPHA, max_rules=MAX_RULES, seed=seed, log_threshold=threshold)
     for r in sorted(found, key=lambda r: r.p_value):
         key = (r.specialist, r.rule.require.field, r.rule.require.op)
         if key in seen or len(by_spec.setdefault(r.specialist, [])) >= MAX_RULES:

@@ -101,6 +101,10 @@ def _cond_text(c: Condition) -> str:
         else:
             raise ValueError(f"unsafe value in condition on {c.field}")
     value = "[" + ", ".join(shown) + "]" if isinstance(c.value, list) else shown[0]
+    if c.per is not None:
+        if not SAFE_NAME.match(c.per):
+            raise ValueError(f"unsafe field name {c.per[:40]!r}")
+        return f"{c.field} {c.op} {value} * {c.per}"
     return f"{c.field} {c.op} {value}"
 
 
@@ -281,6 +285,8 @@ class _CopyGuard:
         for r in induced:
             for c in [*r.rule.when, r.rule.require]:
                 allowed.add(_norm(c.field))
+                if c.per:
+                    allowed.add(_norm(c.per))
                 allowed.update(_norm(v) for v in (c.value if isinstance(c.value, list) else [c.value]) if isinstance(v, str))
         self.allowed = "\x00".join(allowed)
 
@@ -342,7 +348,7 @@ def _examples(rules: Sequence[InducedRule], eps: Sequence[Episode]) -> list[dict
     """A few recent episodes for the first rules (failed violators, then a passed follower): numbers only."""
     out = []
     for i, r in enumerate(rules[:EXAMPLE_RULES]):
-        fields = [c.field for c in [*r.rule.when, r.rule.require]]
+        fields = [f for c in [*r.rule.when, r.rule.require] for f in (c.field, c.per) if f]
         broke = islice((e for e in reversed(eps) if not e.passed and not r.rule.satisfied(e.features)), EXAMPLES_PER_RULE - 1)
         kept = islice((e for e in reversed(eps) if e.passed and r.rule.applies(e.features) and r.rule.satisfied(e.features)), 1)
         for e, role in [(e, "broke_rule_failed") for e in broke] + [(e, "followed_rule_passed") for e in kept]:

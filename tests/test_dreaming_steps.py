@@ -1,0 +1,101 @@
+"""Induction over kept statistics: the general family, and families focused by failures' own explanations."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from orchestra.dreaming import Episode, InductionStats, update
+from orchestra.dreaming import steps
+from orchestra.dreaming.episodes import name_words, words
+from orchestra.dreaming.job import shuffle_labels
+
+NOMINAL = "Nominal: landed 120 m from the target."
+
+
+def team(runs: int = 30, seed: int = 0, *, explain: bool = True) -> list[Episode]:
+    """Two specialists. Three mechanisms with a run in ten each, every one named by its run's explanation:
+    no beacon (output.beacon_on false), tower not lit (site.lit), dark approach flown without lidar."""
+    rng = np.random.default_rng(seed)
+    eps = []
+    for i in range(runs):
+        site = {"output.beacon_on": i % 10 != 3, "output.lit_fraction": float(rng.uniform(0.5, 1.0)),
+                **{f"output.noise{k}": float(rng.normal()) for k in range(8)}}
+        dark = float(rng.uniform(0.0, 0.3)) if i % 10 not in (5, 6, 7) else float(rng.uniform(0.6, 0.9))
+        sensor = "lidar" if i % 10 in (6, 7) else "camera"
+        if i % 10 == 8:
+            site["output.lit_fraction"] = float(rng.uniform(0.0, 0.2))
+        nav = {"input.dark_fraction": dark, "output.sensor": sensor, "output.hover_m": float(rng.uniform(20, 80)),
+               **{f"input.noise{k}": float(rng.normal()) for k in range(6)}}
+        if i % 10 == 3:
+            cause, why = "no_signal", "Landed, but the beacon stayed off: no signal home."
+        elif i % 10 == 5:
+            cause, why = "lost_lock", "The camera lost lock over a dark approach."
+        elif i % 10 == 8:
+            cause, why = "no_power", "Landed in a spot that is not lit: the battery drains."
+        else:
+            cause, why = "none", NOMINAL
+        ok = cause == "none"
+        for spec, f in (("site", site), ("nav", nav)):
+            eps.append(Episode(specialist=spec, run_id=f"r{i:03d}", features=f, passed=ok, cause=cause,
+                               explanation=why if explain else "", criteria={"main.safe": ok}))
+    return eps
+
+
+def test_words_fold_case_plurals_and_boilerplate():
+    assert words("The Beacons stayed OFF; measured false, expected true") == {"beacon", "stayed"}
+    assert name_words("output.beacon_on") == {"beacon"}
+    assert name_words("output.sensor", ("lidar", "camera")) == {"sensor", "lidar", "camera"}
+    assert name_words("output.reject_m@input.site.relief_m") == {"reject", "relief"}
+
+
+def test_explanations_focus_the_search_on_the_features_they_name():
+    stats = update(InductionStats.empty(), team())
+    fams = {(s, lab): cols for s, lab, cols in steps.focus_families(stats)}
+    assert fams[("site", ("cause", "no_signal"))] == ("output.beacon_on",)
+    assert set(fams[("nav", ("cause", "lost_lock"))]) == {"input.dark_fraction", "output.sensor"}
+    assert not any("noise" in c for cols in fams.values() for c in cols)
+
+
+def test_three_explained_failures_are_enough_for_a_rule_and_unexplained_ones_are_not():
+    names = ["site", "nav"]
+    _, found, _ = steps.induce_all(None, team(30), names)
+    rules = {r.rule.describe() for rs in found.values() for r in rs}
+    assert "require output.beacon_on == True" in rules
+    assert any(r.startswith("when input.dark_fraction >=") and r.endswith("require output.sensor == lidar") for r in rules)
+    assert any(r.startswith("require output.lit_fraction >=") for r in rules)
+    _, blind, _ = steps.induce_all(None, team(30, explain=False), names)
+    unexplained = {r.rule.describe() for rs in blind.values() for r in rs}
+    # the same runs without their explanations: the general family finds the sharp unconditional mechanisms,
+    # but a conditional one pays for every condition it could have picked, and three runs cannot pay that
+    assert "require output.beacon_on == True" in unexplained and not any("sensor" in r for r in unexplained)
+
+
+def test_shuffled_verdicts_carry_their_explanations_and_rarely_yield_a_focused_rule():
+    eps = team(60, seed=1)
+    hits = 0
+    for seed in range(10):
+        shuffled = shuffle_labels(eps, seed)
+        assert {e.explanation for e in shuffled if e.cause == "no_signal"} <= {"Landed, but the beacon stayed off: no signal home."}
+        stats = update(InductionStats.empty(), shuffled)
+        hits += bool(steps.induce_focused(stats, seed=seed))
+    assert hits <= 2  # Benjamini-Hochberg over the families: any proposal at all in about one dream in twenty
+
+
+def test_explanation_words_survive_stored_statistics_and_older_statistics_still_load():
+    import io
+    import json
+
+    stats = update(InductionStats.empty(), team(10))
+    back = InductionStats.from_bytes(stats.to_bytes())
+    assert list(back.tables["site"].words) == list(stats.tables["site"].words)
+    assert {"beacon", "signal"} <= set(back.tables["site"].words[3].split())
+    with np.load(io.BytesIO(stats.to_bytes())) as z:  # format 1 had no words
+        arrays = {k: z[k] for k in z.files if not k.endswith("_words")}
+    meta = json.loads(bytes(arrays["meta"]).decode())
+    arrays["meta"] = np.frombuffer(json.dumps({**meta, "format": 1}).encode(), np.uint8)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    old = InductionStats.from_bytes(buf.getvalue())
+    assert set(old.tables["site"].words) == {""}
+    folded, _, _ = steps.induce_all(old, team(10, seed=2), ["site", "nav"])
+    assert folded.tables["site"].n == 20 and folded.tables["site"].words[13] != ""
