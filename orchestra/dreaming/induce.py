@@ -91,17 +91,18 @@ def induce(episodes: Iterable[Episode], *, min_support: int = 8, alpha: float = 
 
 def induce_from_stats(stats: InductionStats, *, min_support: int = 8, alpha: float = 0.05, max_rules: int = 5, seed: int = 0,
                       decision_prefix: str = "output.", max_sample: int = 20_000, log_threshold: float | None = None,
-                      conditions_in_null: bool = False) -> list[InducedRule]:
+                      conditions_in_null: bool = False, condition_prefix: str = "") -> list[InducedRule]:
     """Same as `induce`, from an incrementally kept summary; `seed` drives subsampling past `max_sample`.
 
     With `log_threshold` (a permutation-calibrated bound on log p, see `null_min_logp`) it replaces
     the Bonferroni bound, which is far too strict for the few runs of one night. `conditions_in_null` says
-    that bound already covers conditional candidates (see `focus_null`), so they pay nothing extra."""
+    that bound already covers conditional candidates (see `focus_null`), so they pay nothing extra.
+    `condition_prefix` limits conditions to features so named (e.g. `input.`: what the specialist was handed)."""
     groups: list[int] = []  # hypotheses tested per (specialist, round, class)
     found: list[tuple[Table, list[_Pick]]] = []
     for spec in sorted(stats.tables):
         table = stats.tables[spec]
-        search = _Search.build(table, min_support, decision_prefix, max_sample, seed)
+        search = _Search.build(table, min_support, decision_prefix, max_sample, seed, condition_prefix)
         if search is None:
             continue
         search.log_threshold = log_threshold
@@ -155,13 +156,13 @@ class _Search:
     """One specialist's greedy search over a (sub)sample of its table."""
 
     @classmethod
-    def build(cls, t: Table, min_support: int, prefix: str, max_sample: int, seed: int) -> "_Search | None":
+    def build(cls, t: Table, min_support: int, prefix: str, max_sample: int, seed: int, condition_prefix: str = "") -> "_Search | None":
         n = t.n
         rows = np.arange(n) if n <= max_sample else np.sort(np.random.default_rng(seed).choice(n, max_sample, replace=False))
         y = ~t.passed[rows]
-        return None if n < 2 * min_support or y.all() or not y.any() else cls(t, rows, y, min_support, prefix)
+        return None if n < 2 * min_support or y.all() or not y.any() else cls(t, rows, y, min_support, prefix, condition_prefix)
 
-    def __init__(self, t: Table, rows: np.ndarray, y: np.ndarray, min_support: int, prefix: str):
+    def __init__(self, t: Table, rows: np.ndarray, y: np.ndarray, min_support: int, prefix: str, condition_prefix: str = ""):
         self.t, self.X, self.y, self.ms = t, t.X[:, rows], y, min_support
         self.min_sat = max(2, min_support // 2)
         self.run = np.unique(t.run_ids[rows], return_inverse=True)[1]
@@ -177,7 +178,7 @@ class _Search:
         cols = []
         for i in usable:
             x, col = self.X[i], t.columns[i]
-            if RATIO in col.name:
+            if RATIO in col.name or not col.name.startswith(condition_prefix):
                 continue  # a ratio is a decision measured against its context, never a context itself
             if col.kind == "num":
                 for c in quantile_cuts(x, C_BINS):

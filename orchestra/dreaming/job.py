@@ -24,6 +24,9 @@ from .gate import gate
 from .mine import mine
 
 
+PRUNE_MARGIN = 2  # validation scenarios a lesson's removal must win by before leave-one-out drops it
+
+
 class DreamBusy(Exception):
     """Another dream holds this workflow's lock."""
 
@@ -123,7 +126,9 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
             lessons_changed = {n for n in lessons_changed if _changed(candidate[n], current[n])}
             joint = {n: (candidate[n] if n in lessons_changed else current[n]) for n in names}
             applied = {n: [d for d in applied[n] if not (d["op"] == "ADD" and d["lesson_id"] in pruned["dropped"])] for n in names}
-            gate_result = {**pruned["gate"], "pruned": {k: v for k, v in pruned.items() if k not in ("candidate", "gate")}}
+            gate_result = dict(pruned["gate"])
+        if pruned["rounds"]:
+            gate_result["pruned"] = {k: v for k, v in pruned.items() if k not in ("candidate", "gate")}
         if not lessons_changed:
             gate_result["promote"] = False
         if gate_result["promote"]:
@@ -170,30 +175,32 @@ def _changed(a: Playbook, b: Playbook) -> bool:
 
 def _prune(wf: Workflow, current: dict[str, Playbook], joint: dict[str, Playbook], first: dict[str, Any], seeds: list[int],
            executor: Executor, workers: int | None, model: str | None, dream_id: str) -> dict[str, Any]:
-    """Leave-one-out on the validation scenarios: drop each new lesson the team does strictly better without.
+    """Backward elimination on the validation scenarios: drop, one at a time, the new lesson the team does best without.
 
     Induction judges a rule by the runs that happened to break it; only flying without it shows whether
-    obeying it costs more elsewhere (a rule that narrows every choice can undo the others). Each new lesson
-    is dropped from the whole candidate in turn, on the same scenarios; the candidate keeps the lessons
-    whose removal does not raise the success rate, and is then gated again against the current playbooks.
+    obeying it costs more elsewhere (a rule that narrows every choice can undo the others). Each round
+    flies the candidate without each remaining new lesson; the lesson whose removal raises the success
+    rate most, by at least two scenarios (the gate's noise floor), goes, and the next round starts from
+    there. The last candidate flown is already paired with the current playbooks: it is the gate result.
     """
     new = [(n, lesson.id) for n, pb in joint.items() for lesson in pb.lessons if lesson.id not in set(current[n].lesson_ids)]
-    out: dict[str, Any] = {"dropped": [], "tested": {}, "candidate": {}, "gate": first}
-    if len(new) < 2:
-        return out
-    base = first["candidate_success"]
-    for n, lid in new:
-        without = {**joint, n: joint[n].model_copy(update={"lessons": [x for x in joint[n].lessons if x.id != lid]})}
-        g = gate(wf, current, without, seeds, executor=executor, workers=workers, model=model, dream_id=f"{dream_id}:without-{lid}", baseline=first["_current_results"])
-        out["tested"][lid] = {"specialist": n, "success_without": g["candidate_success"], "success_with": base}
-        if g["candidate_success"] > base:
-            out["dropped"].append(lid)
-    if not out["dropped"]:
-        return out
-    gone = set(out["dropped"])
-    kept = {n: pb.model_copy(update={"lessons": [x for x in pb.lessons if x.id not in gone]}) for n, pb in joint.items()}
-    out["candidate"] = kept
-    out["gate"] = gate(wf, current, kept, seeds, executor=executor, workers=workers, model=model, dream_id=f"{dream_id}:pruned", baseline=first["_current_results"])
+    out: dict[str, Any] = {"dropped": [], "rounds": [], "candidate": {}, "gate": first}
+    cand, base, margin = joint, first["candidate_success"], PRUNE_MARGIN / max(len(seeds), 1)
+    while len(new) >= 2:
+        trials = []
+        for n, lid in new:
+            without = {**cand, n: cand[n].model_copy(update={"lessons": [x for x in cand[n].lessons if x.id != lid]})}
+            g = gate(wf, current, without, seeds, executor=executor, workers=workers, model=model, dream_id=f"{dream_id}:without-{lid}", baseline=first["_current_results"])
+            trials.append((g["candidate_success"], lid, n, without, g))
+        out["rounds"].append({"success_with": base, "success_without": {lid: rate for rate, lid, *_ in trials}})
+        rate, lid, n, without, g = max(trials, key=lambda t: t[0])
+        if rate - base < margin - 1e-9:
+            break
+        out["dropped"].append(lid)
+        cand, base, out["gate"] = without, rate, g
+        new = [(m, x) for m, x in new if x != lid]
+    if out["dropped"]:
+        out["candidate"] = cand
     return out
 
 

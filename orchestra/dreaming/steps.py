@@ -188,7 +188,7 @@ def focus_null(stats: InductionStats, family: Family, *, permutations: int | Non
     t = focus_table(stats.tables[spec], cols)
     failed = np.array([_failed(real[r], lab) for r in runs], bool)
     at = np.array([index[str(r)] for r in t.run_ids], int)
-    search = _Search.build(dataclasses.replace(t, passed=~failed[at]), FOCUS_MIN_SUPPORT, "output.", PERMUTATION_MAX_ROWS, seed)
+    search = _Search.build(dataclasses.replace(t, passed=~failed[at]), FOCUS_MIN_SUPPORT, "output.", PERMUTATION_MAX_ROWS, seed, "input.")
     if search is None:
         return None
     observed = search.min_logp(top=8)
@@ -226,7 +226,7 @@ def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]
             break
         bound = max(_quantile(null, (cutoff * (len(null) + 1) - 1) / len(null)), observed)
         view = InductionStats({spec: _relabel(focus_table(stats.tables[spec], cols), real, lab)}, stats.max_episodes, stats.max_features, stats.max_categories)
-        found += induce_from_stats(view, min_support=FOCUS_MIN_SUPPORT, alpha=ALPHA, max_rules=FOCUS_MAX_RULES, seed=seed, log_threshold=bound, conditions_in_null=True)
+        found += induce_from_stats(view, min_support=FOCUS_MIN_SUPPORT, alpha=ALPHA, max_rules=FOCUS_MAX_RULES, seed=seed, log_threshold=bound, conditions_in_null=True, condition_prefix="input.")
     return found
 
 
