@@ -131,6 +131,9 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
             gate_result["pruned"] = {k: v for k, v in pruned.items() if k not in ("candidate", "gate")}
         if not lessons_changed:
             gate_result["promote"] = False
+        if _adds(joint, current) and gate_result["wins"] <= gate_result["losses"]:
+            gate_result["promote"] = False  # a new lesson must win somewhere: a tie cannot show what it costs
+            gate_result["reason"] = "new lessons won no more validation scenarios than they lost"
         if gate_result["promote"]:
             promoted_specs = set(lessons_changed)
         elif len(lessons_changed) > 1:
@@ -167,6 +170,10 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
         # the full result is recorded with the promotion, so a crash before the trace is saved loses no figures
         _finish(db, wf.name, run_ids, new_stats, dream_id, {k: v for k, v in out.items() if not k.startswith("_")})
     return out
+
+
+def _adds(candidate: dict[str, Playbook], current: dict[str, Playbook]) -> bool:
+    return any(lesson.id not in set(current[n].lesson_ids) for n, pb in candidate.items() for lesson in pb.lessons)
 
 
 def _changed(a: Playbook, b: Playbook) -> bool:
