@@ -143,6 +143,14 @@ def write_report(summary: dict[str, Any], out: Path, wf: Any, evals: list[dict[s
         g = n.get("gate") or {}
         if g:
             L.append(f"Gate on {g.get('n')} validation scenarios: current {_pct(g.get('current_success'))} vs candidate {_pct(g.get('candidate_success'))} (wins {g.get('wins')}, losses {g.get('losses')}); regressions: {g.get('regressions') or 'none'}.")
+            pruned = g.get("pruned") or {}
+            for i, r in enumerate(pruned.get("rounds") or [], 1):
+                without = ", ".join(f"{lid} {_pct(rate)}" for lid, rate in r.get("success_without", {}).items())
+                L.append(f"Leave-one-out round {i}: with every new lesson {_pct(r.get('success_with'))}; without each: {without}.")
+            if pruned:
+                L.append(f"Dropped by leave-one-out: {', '.join(pruned.get('dropped') or []) or 'none'}.")
+            if g.get("reason"):
+                L.append(f"Not promoted: {g['reason']}.")
         for spec, d in (n.get("specialists") or {}).items():
             L.append(f"- `{spec}`: candidate v{d.get('candidate_version')} {'promoted' if d.get('promoted') else 'not promoted'}; deltas: " + ", ".join(f"{x['op']} {x.get('lesson_id')}" for x in d.get("deltas", [])))
         L.append("")

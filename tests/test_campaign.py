@@ -90,3 +90,15 @@ def test_process_executor_gives_the_same_figures(pilot, tmp_path):
     local = run_campaign(pilot, CFG, db=tmp_path / "l.db", out=tmp_path / "rl")
     proc = run_campaign(pilot, CampaignConfig(**{**CFG.__dict__, "executor": "process", "workers": 2}), db=tmp_path / "p.db", out=tmp_path / "rp")
     assert [v["success_rate"] for v in proc["versions"]] == [v["success_rate"] for v in local["versions"]]
+
+
+def test_report_shows_leave_one_out_rounds_and_why_a_night_was_not_promoted(pilot, tmp_path):
+    from orchestra.report import write_report
+
+    s = run_campaign(pilot, CampaignConfig(nights=1, missions=20, validation=20, test=20, seed=1, executor="local"), db=tmp_path / "c.db", out=tmp_path / "r1")
+    s["nights"][0]["gate"] = {**s["nights"][0]["gate"], "reason": "new lessons won no more validation scenarios than they lost",
+                              "pruned": {"dropped": ["Lbad"], "rounds": [{"success_with": 0.5, "success_without": {"Lbad": 0.9, "Lgood": 0.3}}]}}
+    report = write_report(s, tmp_path / "r2", pilot, [], None, []).read_text()
+    assert "Leave-one-out round 1: with every new lesson 50.0%; without each: Lbad 90.0%, Lgood 30.0%." in report
+    assert "Dropped by leave-one-out: Lbad." in report
+    assert "Not promoted: new lessons won no more validation scenarios than they lost." in report
