@@ -223,3 +223,26 @@ def test_a_decision_limited_by_a_same_unit_input_is_found_as_a_ratio():
     assert 0.9 <= top.value <= 1.1
     broke = [e for e in eps if not rules[0].rule.satisfied(e.features)]
     assert sum(not e.passed for e in broke) / len(broke) > 0.8
+
+
+def test_a_limit_the_team_sat_on_and_still_failed_at_is_tightened():
+    """Night 1 learned `x >= 0.9615 * ref`; the team then flew right at it and failed there. Night 2 must move it up."""
+    rng = np.random.default_rng(7)
+    eps = []
+    for i in range(120):
+        ref = float(rng.uniform(20, 100))
+        if i < 60:  # before the lesson: spread out, failing only well below the reference
+            x = ref * float(rng.uniform(0.3, 3.0))
+            bad = x < 0.75 * ref
+        elif i % 2:  # after it: clamped to the limit, where three in four still fail
+            bad = bool(rng.random() < 0.75)
+            # clamped, give or take the rounding a value picks up on its way through tools; here the
+            # failures happen to sit on the low side of that noise, which a naive split would follow
+            x = 0.9615 * ref * (1 - 2e-4 if bad else 1 + 2e-4)
+        else:
+            x = ref * float(rng.uniform(1.1, 3.0))
+            bad = False
+        eps.append(Episode(specialist="nav", run_id=f"r{i}", features={"input.ref_m": ref, "output.x_m": x, "output.y": float(rng.random())}, passed=not bad))
+    rule = induce(eps, min_support=3)[0].rule.require
+    assert (rule.field, rule.op, rule.per) == ("output.x_m", ">=", "input.ref_m")
+    assert rule.value > 0.962  # past the clamped runs, not on them

@@ -61,6 +61,7 @@ from .stats import (
 )
 
 R_BINS, C_BINS, TOP_UNCOND, TOP_COND, ATTEMPTS, MAX_EVIDENCE = 32, 8, 32, 96, 25, 20
+SAME = 1e-3  # relative difference below which two observed values are treated as one when placing thresholds
 
 
 class InducedRule(BaseModel):
@@ -366,7 +367,9 @@ class _Search:
         N, K = int(a.sum()), int((a & y).sum())
         order = np.argsort(key, kind="stable")
         key, viol, f, run = key[order].astype(np.float64), viol[order], y[g][order], self.run[g][order]
-        bnd = np.nonzero(np.diff(key) > 0)[0] + 1
+        # values within SAME of each other are one value: a decision clamped to a learned limit comes back
+        # with rounding noise around it, and a threshold must not split that noise (it would re-learn the old limit)
+        bnd = np.nonzero(np.diff(key) > SAME * np.maximum(np.abs(key[1:]), 1e-12))[0] + 1
         if not len(bnd):
             return None
         upper = target.op == ">=" if not is_require else target.op == "<="  # group = high suffix
