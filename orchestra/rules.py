@@ -42,7 +42,7 @@ class Condition(BaseModel):
         if self.per is None:
             return self.value
         ref = features.get(self.per)
-        if isinstance(ref, bool) or not isinstance(ref, (int, float)) or not math.isfinite(ref):
+        if not is_real(ref):
             return None
         return float(self.value) * float(ref)  # type: ignore[arg-type]
 
@@ -82,6 +82,11 @@ class Rule(BaseModel):
         if not self.when:
             return f"require {req}"
         return "when " + " and ".join(c.describe() for c in self.when) + f", require {req}"
+
+
+def is_real(v: Any) -> bool:
+    """A finite int or float, and not a bool: a value a numeric bound can be computed from."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def compare(x: Any, op: str, v: Any) -> bool:

@@ -131,7 +131,7 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
             gate_result["pruned"] = {k: v for k, v in pruned.items() if k not in ("candidate", "gate")}
         if not lessons_changed:
             gate_result["promote"] = False
-        if _adds(joint, current) and gate_result["wins"] <= gate_result["losses"]:
+        if _new_lessons(joint, current) and gate_result["wins"] <= gate_result["losses"]:
             gate_result["promote"] = False  # a new lesson must win somewhere: a tie cannot show what it costs
             gate_result["reason"] = "new lessons won no more validation scenarios than they lost"
         if gate_result["promote"]:
@@ -172,8 +172,9 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
     return out
 
 
-def _adds(candidate: dict[str, Playbook], current: dict[str, Playbook]) -> bool:
-    return any(lesson.id not in set(current[n].lesson_ids) for n, pb in candidate.items() for lesson in pb.lessons)
+def _new_lessons(candidate: dict[str, Playbook], current: dict[str, Playbook]) -> list[tuple[str, str]]:
+    """(specialist, lesson id) of each lesson the candidate has and the current playbooks do not."""
+    return [(n, lesson.id) for n, pb in candidate.items() for lesson in pb.lessons if lesson.id not in set(current[n].lesson_ids)]
 
 
 def _changed(a: Playbook, b: Playbook) -> bool:
@@ -190,7 +191,7 @@ def _prune(wf: Workflow, current: dict[str, Playbook], joint: dict[str, Playbook
     rate most, by at least two scenarios (the gate's noise floor), goes, and the next round starts from
     there. The last candidate flown is already paired with the current playbooks: it is the gate result.
     """
-    new = [(n, lesson.id) for n, pb in joint.items() for lesson in pb.lessons if lesson.id not in set(current[n].lesson_ids)]
+    new = _new_lessons(joint, current)
     out: dict[str, Any] = {"dropped": [], "rounds": [], "candidate": {}, "gate": first}
     cand, base, margin = joint, first["candidate_success"], PRUNE_MARGIN / max(len(seeds), 1)
     while len(new) >= 2:

@@ -34,12 +34,15 @@ def _json(v: Any) -> Any:
     return v
 
 
-def episodes_from_spans(run: dict[str, Any], spans: Iterable[dict[str, Any]], criteria: dict[str, bool | None], decisions: dict[str, tuple[str, ...] | None] | None = None, explanation: str = "") -> list[Episode]:
+def episodes_from_spans(run: dict[str, Any], spans: Iterable[dict[str, Any]], criteria: dict[str, bool | None], decisions: dict[str, tuple[str, ...] | None] | None = None, explanation: str | None = None) -> list[Episode]:
     """One episode per specialist and stage: its last invocation there, the one the run went on with.
 
     Output fields a specialist does not decide (per `decisions`) become `result.*` context features.
+    `explanation` defaults to `explain(run)` (no failed criteria).
     """
     spans = list(spans)
+    if explanation is None:
+        explanation = explain(run)
     children: dict[str, list[dict[str, Any]]] = {}
     for s in spans:
         if s.get("parent_id"):
@@ -75,7 +78,7 @@ def episodes_from_spans(run: dict[str, Any], spans: Iterable[dict[str, Any]], cr
         out.append(Episode(
             specialist=name, run_id=run["run_id"], trace_id=s.get("trace_id") or run.get("trace_id") or "",
             features=feats, passed=run["status"] == "passed", criteria=criteria, cause=run.get("cause"),
-            explanation=explanation or explain(run), lesson_ids=list(a.get("orchestra.playbook.lesson_ids") or []),
+            explanation=explanation, lesson_ids=list(a.get("orchestra.playbook.lesson_ids") or []),
         ))
     return out
 

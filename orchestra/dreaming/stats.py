@@ -21,6 +21,7 @@ from typing import Iterable
 
 import numpy as np
 
+from ..rules import is_real
 from .episodes import SAFE_NAME, SAFE_TOKEN, Episode, FailureSignature, is_usable_name, words
 
 FORMAT_VERSION = 2
@@ -189,11 +190,8 @@ def ratios(features: dict) -> dict[str, float]:
     Lets induction find relational limits ("the rejection threshold must exceed the relief") that no
     constant threshold captures; dimensional agreement keeps the family small.
     """
-    def num(v: object) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-    outs = [(k, unit_of(k)) for k, v in features.items() if k.startswith("output.") and num(v)]
-    ins = [(k, unit_of(k)) for k, v in features.items() if k.startswith("input.") and num(v) and v > 0]
+    outs = [(k, unit_of(k)) for k, v in features.items() if k.startswith("output.") and is_real(v)]
+    ins = [(k, unit_of(k)) for k, v in features.items() if k.startswith("input.") and is_real(v) and v > 0]
     return {f"{o}{RATIO}{i}": float(features[o]) / float(features[i]) for o, uo in outs if uo for i, ui in ins if ui == uo}
 
 

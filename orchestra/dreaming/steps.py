@@ -116,17 +116,28 @@ def permutation_threshold(stats: InductionStats, variants: list[tuple[str, Label
     real = _outcomes(tables)
     runs = sorted(real)
     searches = {spec: NullSearch(t, MIN_SUPPORT) for spec, t in stats.tables.items()}
-    run_index = {spec: np.array([runs.index(str(r)) for r in t.run_ids], int) for spec, t in stats.tables.items()}
+    run_index = {spec: _positions(t, runs) for spec, t in stats.tables.items()}
     labels = sorted({lab for _, lab in variants}, key=str)
     # failed[label][run] under the real outcomes; a permutation reorders runs
     failed = {lab: np.array([_failed(real[r], lab) for r in runs], bool) for lab in labels}
-    rng = np.random.default_rng(seed)
-    perms = np.stack([rng.permutation(len(runs)) for _ in range(permutations)], axis=1)  # runs x P
+    perms = _permutations(len(runs), permutations, seed)
     best = np.zeros(permutations)
     for spec, lab in variants:
         cols = failed[lab][perms][run_index[spec]]  # episodes x P
         best = np.minimum(best, searches[spec].min_logp(cols))
     return _quantile(best, alpha)
+
+
+def _permutations(n_runs: int, count: int, seed: int) -> np.ndarray:
+    """`count` shuffles of the run order, one per column (runs x count): what every permutation null reorders."""
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.permutation(n_runs) for _ in range(count)], axis=1)
+
+
+def _positions(t: Table, runs: list[str]) -> np.ndarray:
+    """For each episode of `t`, the position of its run in `runs`."""
+    index = {r: i for i, r in enumerate(runs)}
+    return np.array([index[str(r)] for r in t.run_ids], int)
 
 
 def _quantile(null: np.ndarray, alpha: float) -> float:
@@ -175,26 +186,19 @@ def focus_families(stats: InductionStats) -> list[Family]:
     return out
 
 
-def focus_null(stats: InductionStats, family: Family, *, permutations: int | None = None, seed: int = 0) -> tuple[float, np.ndarray] | None:
-    """One focused family's best log p on the real outcomes, and its permutation null (conditional candidates included)."""
-    permutations = permutations or FOCUS_PERMUTATIONS
-    tables = list(stats.tables.values())
-    if sum(t.n for t in tables) > PERMUTATION_MAX_ROWS:
-        return None
+def focus_null(stats: InductionStats, family: Family, real: dict[str, Outcome], perms: np.ndarray, *, seed: int = 0) -> tuple[float, np.ndarray] | None:
+    """One focused family's best log p on the real outcomes, and its null over `perms` (conditional candidates included)."""
     spec, lab, cols = family
-    real = _outcomes(tables)
     runs = sorted(real)
-    index = {r: i for i, r in enumerate(runs)}
     t = focus_table(stats.tables[spec], cols)
     failed = np.array([_failed(real[r], lab) for r in runs], bool)
-    at = np.array([index[str(r)] for r in t.run_ids], int)
+    at = _positions(t, runs)
     search = _Search.build(dataclasses.replace(t, passed=~failed[at]), FOCUS_MIN_SUPPORT, "output.", PERMUTATION_MAX_ROWS, seed, "input.")
     if search is None:
         return None
     observed = search.min_logp(top=8)
-    rng = np.random.default_rng(seed + 1)
-    labels = failed[np.stack([rng.permutation(len(runs)) for _ in range(permutations)], axis=1)][at]  # episodes x P
-    return observed, np.array([search.relabel(labels[:, p]).min_logp(top=8) for p in range(permutations)])
+    labels = failed[perms][at]  # episodes x P
+    return observed, np.array([search.relabel(labels[:, p]).min_logp(top=8) for p in range(perms.shape[1])])
 
 
 def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]:
@@ -205,9 +209,14 @@ def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]
     as the bound. Under shuffled outcomes any proposal at all happens with probability at most ALPHA;
     with several real mechanisms the bound loosens for each one found, as it should.
     """
+    tables = list(stats.tables.values())
+    if sum(t.n for t in tables) > PERMUTATION_MAX_ROWS:
+        return []
+    real = _outcomes(tables)
+    perms = _permutations(len(real), FOCUS_PERMUTATIONS, seed + 1)  # the same shuffles for every family
     nulls = []
     for family in focus_families(stats):
-        got = focus_null(stats, family, seed=seed)
+        got = focus_null(stats, family, real, perms, seed=seed)
         if got is not None:
             observed, null = got
             nulls.append((float((1 + np.sum(null <= observed + 1e-9)) / (len(null) + 1)), family, null, observed))
@@ -219,7 +228,6 @@ def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]
     if not passed:
         return []
     cutoff = max(passed) * ALPHA / m
-    real = _outcomes(list(stats.tables.values()))
     found: list[InducedRule] = []
     for p, (spec, lab, cols), null, observed in nulls:
         if p > cutoff:
