@@ -246,3 +246,17 @@ def test_a_limit_the_team_sat_on_and_still_failed_at_is_tightened():
     rule = induce(eps, min_support=3)[0].rule.require
     assert (rule.field, rule.op, rule.per) == ("output.x_m", ">=", "input.ref_m")
     assert rule.value > 0.962  # past the clamped runs, not on them
+
+
+def test_a_limit_sits_on_the_second_run_seen_to_pass_not_on_a_lone_lucky_one():
+    """Failures below x = 1.0, where one run at 0.99 happened to pass: the limit goes past that run to the next pass.
+
+    A single pass at the edge of a failure zone is too often luck; a team clamped to it would keep failing there.
+    """
+    eps = []
+    for i, x in enumerate([0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 1.04, 1.2, 1.4, 1.6, 1.8, 2.0, 2.2, 2.4, 2.6, 2.8, 3.0]):
+        bad = x < 0.99 and i != 1  # the runs below the edge fail (but one); 0.99 itself passed
+        eps.append(Episode(specialist="nav", run_id=f"r{i}", features={"output.x": x}, passed=not bad))
+    rule = induce(eps, min_support=3)[0].rule.require
+    assert (rule.field, rule.op) == ("output.x", ">=")
+    assert rule.value == pytest.approx(1.04)  # the second pass above the failures, not the lone one at 0.99

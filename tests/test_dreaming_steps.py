@@ -56,6 +56,20 @@ def test_explanations_focus_the_search_on_the_features_they_name():
     assert not any("noise" in c for cols in fams.values() for c in cols)
 
 
+def test_a_cause_and_the_criterion_it_fails_are_tested_as_one_hypothesis():
+    """`no_signal` runs fail criterion `link.ok`, and so does one other run: two names for one way of failing.
+    Tested apart they would double what Benjamini-Hochberg charges; tested together, one family with both labels."""
+    eps = [e.model_copy(update={"criteria": {**e.criteria, "link.ok": e.cause != "no_signal" and e.run_id != "r005"}}) for e in team(30)]
+    tests = steps.focused_tests(update(InductionStats.empty(), eps))
+    beacon = [t for t in tests if t.columns == ("output.beacon_on",)]
+    assert len(beacon) == 1 and set(beacon[0].labels) == {("cause", "no_signal"), ("criterion", "link.ok")}
+    # a different way of failing that names other columns stays a family of its own
+    assert any(t.labels == (("cause", "lost_lock"),) for t in tests)
+    assert beacon[0].p_value <= 0.01
+    _, found, _ = steps.induce_all(None, eps, ["site", "nav"])
+    assert "require output.beacon_on == True" in {r.rule.describe() for rs in found.values() for r in rs}
+
+
 def test_three_explained_failures_are_enough_for_a_rule_and_unexplained_ones_are_not():
     names = ["site", "nav"]
     _, found, _ = steps.induce_all(None, team(30), names)

@@ -61,6 +61,7 @@ from .stats import (
 )
 
 R_BINS, C_BINS, TOP_UNCOND, TOP_COND, ATTEMPTS, MAX_EVIDENCE = 32, 8, 32, 96, 25, 20
+LIMIT_PASSES = 2  # a learned limit on a decision sits where the second run seen to pass it does, not the first
 SAME = 1e-3  # relative difference below which two observed values are treated as one when placing thresholds
 
 
@@ -399,10 +400,21 @@ class _Search:
         best = int(np.argmin(np.where(ok, logpmf, np.inf)))
         lo, hi = key[bnd[best] - 1], key[bnd[best]]
         if is_require:
-            # a decision limit sits on the last value seen to pass: policies clamp to it, and nothing
-            # between it and the first failure was ever observed to be safe
-            return _Cond(target.col, target.op, float(lo if target.op == "<=" else hi))
+            # a decision limit sits inside the values seen to pass, LIMIT_PASSES of them in: policies clamp
+            # to it, nothing between it and the first failure was ever seen to be safe, and one pass at
+            # the edge of a failure zone is too often luck
+            return _Cond(target.col, target.op, float(_margin(key, f, bnd[best], target.op == "<=")))
         return _Cond(target.col, target.op, place_threshold(lo, hi, target.op, self.t.columns[target.col].integral))
+
+
+def _margin(key: np.ndarray, failed: np.ndarray, at: int, upper: bool) -> float:
+    """The value of the LIMIT_PASSES-th row seen to pass, counted from the boundary `at` into the satisfiers
+    (downwards for an upper limit); the farthest such value when fewer passed."""
+    seen, ok = (key[:at][::-1], ~failed[:at][::-1]) if upper else (key[at:], ~failed[at:])
+    passes = seen[ok]
+    if not len(passes):
+        return float(seen[0])
+    return float(passes[min(LIMIT_PASSES, len(passes)) - 1])
 
 
 def _to_condition(t: Table, c: _Cond) -> Condition:

@@ -36,6 +36,7 @@ FOCUS_MIN_SUPPORT = 2  # a failure's own account is a second line of evidence, s
 FOCUS_SHARE = 0.5  # a word names a failure when at least half of its runs' explanations use it ...
 FOCUS_CONTRAST = 0.5  # ... and that many more of them than of the other runs' explanations
 FOCUS_MAX_RULES = 2
+FOCUS_SAME = 0.5  # labels whose failed runs overlap this much (Jaccard) are one hypothesis under two names
 FOCUS_PERMUTATIONS = 1000  # enough resolution for Benjamini-Hochberg over a few dozen families
 
 
@@ -201,41 +202,79 @@ def focus_null(stats: InductionStats, family: Family, real: dict[str, Outcome], 
     return observed, np.array([search.relabel(labels[:, p]).min_logp(top=8) for p in range(perms.shape[1])])
 
 
-def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]:
-    """Rules from the focused families (see `focus_families`), Benjamini-Hochberg over the families.
+@dataclasses.dataclass(frozen=True)
+class FocusTest:
+    """One focused hypothesis as tested: a specialist's named columns under one or more labels failing mostly the same runs."""
 
-    Each family's best candidate gets a permutation p-value from its own null; the families whose
-    p-values pass Benjamini-Hochberg at ALPHA are searched with the matching quantile of their null
-    as the bound. Under shuffled outcomes any proposal at all happens with probability at most ALPHA;
-    with several real mechanisms the bound loosens for each one found, as it should.
+    specialist: str
+    columns: tuple[str, ...]
+    labels: tuple[Label, ...]
+    p_value: float
+    observed: float
+    null: np.ndarray = dataclasses.field(repr=False, compare=False)
+
+
+def focused_tests(stats: InductionStats, *, seed: int = 0) -> list[FocusTest]:
+    """Every focused family's permutation test, most significant first.
+
+    Families of one specialist that name the same columns under labels failing mostly the same runs
+    (a cause and the criterion it fails) are one hypothesis under two names: they are tested together,
+    their statistic the best over the labels and their null the best over the labels under each
+    shuffle, so two names for one way of failing do not double what Benjamini-Hochberg must pay for.
     """
     tables = list(stats.tables.values())
     if sum(t.n for t in tables) > PERMUTATION_MAX_ROWS:
         return []
     real = _outcomes(tables)
+    runs = sorted(real)
     perms = _permutations(len(real), FOCUS_PERMUTATIONS, seed + 1)  # the same shuffles for every family
-    nulls = []
+    groups: list[tuple[str, tuple[str, ...], list[Label], set[str], float, np.ndarray]] = []
     for family in focus_families(stats):
         got = focus_null(stats, family, real, perms, seed=seed)
-        if got is not None:
-            observed, null = got
-            nulls.append((float((1 + np.sum(null <= observed + 1e-9)) / (len(null) + 1)), family, null, observed))
-    if not nulls:
-        return []
-    nulls.sort(key=lambda x: x[0])
-    m = len(nulls)
-    passed = [k for k, (p, *_) in enumerate(nulls, 1) if p <= k * ALPHA / m]
+        if got is None:
+            continue
+        spec, lab, cols = family
+        fails = {r for r in runs if _failed(real[r], lab)}
+        key = tuple(sorted(cols))
+        for k, (s, c, labels, members, observed, null) in enumerate(groups):
+            if (s, c) == (spec, key) and _same_failures(fails, members):
+                groups[k] = (s, c, labels + [lab], members | fails, min(observed, got[0]), np.minimum(null, got[1]))
+                break
+        else:
+            groups.append((spec, key, [lab], fails, got[0], got[1]))
+    tests = [FocusTest(spec, cols, tuple(labels), float((1 + np.sum(null <= observed + 1e-9)) / (len(null) + 1)), observed, null)
+             for spec, cols, labels, _, observed, null in groups]
+    return sorted(tests, key=lambda t: t.p_value)
+
+
+def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]:
+    """Rules from the focused tests (see `focused_tests`), Benjamini-Hochberg over them.
+
+    The tests whose p-values pass Benjamini-Hochberg at ALPHA are searched with the matching quantile
+    of their null as the bound. Under shuffled outcomes any proposal at all happens with probability
+    at most ALPHA; with several real mechanisms the bound loosens for each one found, as it should.
+    """
+    tests = focused_tests(stats, seed=seed)
+    m = len(tests)
+    passed = [k for k, t in enumerate(tests, 1) if t.p_value <= k * ALPHA / m]
     if not passed:
         return []
     cutoff = max(passed) * ALPHA / m
+    real = _outcomes(list(stats.tables.values()))
     found: list[InducedRule] = []
-    for p, (spec, lab, cols), null, observed in nulls:
-        if p > cutoff:
+    for t in tests:
+        if t.p_value > cutoff:
             break
-        bound = max(_quantile(null, (cutoff * (len(null) + 1) - 1) / len(null)), observed)
-        view = InductionStats({spec: _relabel(focus_table(stats.tables[spec], cols), real, lab)}, stats.max_episodes, stats.max_features, stats.max_categories)
-        found += induce_from_stats(view, min_support=FOCUS_MIN_SUPPORT, alpha=ALPHA, max_rules=FOCUS_MAX_RULES, seed=seed, log_threshold=bound, conditions_in_null=True, condition_prefix="input.")
+        bound = max(_quantile(t.null, (cutoff * (len(t.null) + 1) - 1) / len(t.null)), t.observed)
+        for lab in t.labels:
+            view = InductionStats({t.specialist: _relabel(focus_table(stats.tables[t.specialist], t.columns), real, lab)}, stats.max_episodes, stats.max_features, stats.max_categories)
+            found += induce_from_stats(view, min_support=FOCUS_MIN_SUPPORT, alpha=ALPHA, max_rules=FOCUS_MAX_RULES, seed=seed, log_threshold=bound, conditions_in_null=True, condition_prefix="input.")
     return found
+
+
+def _same_failures(a: set[str], b: set[str]) -> bool:
+    """Two labels name one way of failing when most runs failing under either fail under both."""
+    return len(a & b) >= FOCUS_SAME * len(a | b)
 
 
 def induce_general(stats: InductionStats, variants: list[tuple[str, Label]], *, seed: int = 0) -> list[InducedRule]:
