@@ -80,9 +80,19 @@ def _flown_ids(store: Store, campaign_id: str) -> set[str]:
 
 
 def campaign_tokens(store: Store, campaign_id: str) -> int:
-    """Input + output tokens of every stored run of the campaign (all phases)."""
+    """Input + output tokens the campaign spent in this store: its stored runs (all phases) and its dreams' own flights and synthesis."""
     row = store.db.execute("SELECT COALESCE(SUM(input_tokens + output_tokens), 0) FROM runs WHERE campaign_id = ?", [campaign_id]).fetchone()
-    return int(row[0])
+    return int(row[0]) + sum(c["gate_tokens"] + c["synthesis_tokens"] for c in dream_costs(store, campaign_id))
+
+
+def dream_costs(store: Store, campaign_id: str) -> list[dict[str, int]]:
+    """The recorded cost of each finished dream of the campaign (gate flights are not stored as runs)."""
+    rows = store.db.execute("SELECT result FROM dreams WHERE dream_id LIKE ? AND status = 'done' ORDER BY dream_id", [f"{campaign_id}-%"]).fetchall()
+    out = []
+    for (raw,) in rows:
+        cost = (json.loads(raw) if raw else {}).get("cost") or {}
+        out.append({k: int(cost.get(k, 0)) for k in ("gate_flights", "gate_tokens", "synthesis_tokens")})
+    return out
 
 
 @dataclass
@@ -296,6 +306,18 @@ def summarize(wf: Workflow, cfg: CampaignConfig, cid: str, evals: list[dict[str,
         train = arm.store.db.execute("SELECT COALESCE(SUM(input_tokens + output_tokens), 0) FROM runs WHERE campaign_id = ? AND phase = 'train'", [cid]).fetchone()
         training_tokens = int(train[0])
         campaign_tokens_total = {"tokens": int(row[0]), "cache_read_tokens": int(row[1]), "cache_write_tokens": int(row[2])}
+    # what learning cost, arm by arm: the day's missions, and each night's validation flights and synthesis
+    cost: dict[str, Any] = {}
+    for arm in arms:
+        dreams = dream_costs(arm.store, cid)
+        train = arm.store.db.execute("SELECT COUNT(*), COALESCE(SUM(input_tokens + output_tokens), 0) FROM runs WHERE campaign_id = ? AND phase = 'train'", [cid]).fetchone()
+        test = arm.store.db.execute("SELECT COUNT(*), COALESCE(SUM(input_tokens + output_tokens), 0) FROM runs WHERE campaign_id = ? AND phase = 'test'", [cid]).fetchone()
+        c = {"training_missions": int(train[0]), "training_tokens": int(train[1]),
+             "gate_flights": sum(d["gate_flights"] for d in dreams), "gate_tokens": sum(d["gate_tokens"] for d in dreams),
+             "synthesis_tokens": sum(d["synthesis_tokens"] for d in dreams), "test_flights": int(test[0]), "test_tokens": int(test[1])}
+        c["learning_tokens"] = c["training_tokens"] + c["gate_tokens"] + c["synthesis_tokens"]
+        c["total_tokens"] = c["learning_tokens"] + c["test_tokens"]
+        cost[arm.name] = c
     # runs that could not finish (a model that failed for good, a crash): the campaign went on without them
     failed_runs = [r for arm in arms for r in arm.store.db.query("SELECT run_id, phase, error FROM runs WHERE campaign_id = ? AND status = 'error' ORDER BY run_id", [cid])]
     return {
@@ -303,6 +325,6 @@ def summarize(wf: Workflow, cfg: CampaignConfig, cid: str, evals: list[dict[str,
         "training_missions": cfg.nights * cfg.missions, "validation_missions": cfg.validation, "test_missions": cfg.test,
         "versions": versions, "baseline": {k: baseline[k] for k in ("name", "success_rate", "ci95", "criteria", "causes")},
         "oracle": oracle, "gap_closed": gap, "criterion_drops": drops, "max_criterion_drop": max(drops.values()) if drops else 0.0,
-        "nights": nights, "training_tokens": training_tokens, "stored_run_tokens": campaign_tokens_total, "wall_s": round(wall_s, 2),
+        "nights": nights, "training_tokens": training_tokens, "stored_run_tokens": campaign_tokens_total, "cost": cost, "wall_s": round(wall_s, 2),
         "errors": len(failed_runs), "error_runs": failed_runs[:20],
     }

@@ -169,6 +169,15 @@ def write_report(summary: dict[str, Any], out: Path, wf: Any, evals: list[dict[s
             L.append(f"![{tag}]({name})")
         L.append("")
     L.append("## Cost\n")
-    L.append(f"Training tokens: {summary['training_tokens']}; total wall time {summary['wall_s']:.1f} s.")
+    L.append(f"Training tokens: {summary['training_tokens']}; total wall time {summary['wall_s']:.1f} s.\n")
+    cost = summary.get("cost") or {}
+    if cost:
+        L.append("| arm | training missions (tokens) | dream validation flights (tokens) | synthesis tokens | learning tokens | test flights (tokens) | total tokens |")
+        L.append("|---|---|---|---|---|---|---|")
+        for arm, c in cost.items():
+            L.append(f"| {arm} | {c['training_missions']} ({c['training_tokens']}) | {c['gate_flights']} ({c['gate_tokens']}) | {c['synthesis_tokens']} | "
+                     f"{c['learning_tokens']} | {c['test_flights']} ({c['test_tokens']}) | {c['total_tokens']} |")
+        L.append("\nLearning tokens are what the playbooks cost: the day's missions plus every validation flight the nights flew "
+                 "(gate, leave-one-out, single-specialist trials) and lesson synthesis. The oracle's test flights are in the first arm's test tokens.")
     (out / "report.md").write_text("\n".join(L) + "\n")
     return out / "report.md"

@@ -22,6 +22,7 @@ from pydantic import Field, ValidationError, model_validator
 from . import tracing as tr
 from .agents import Lead, Specialist, _Definition, chat, final_tool_spec, run_agent, system_blocks, usage_attributes
 from .models.base import Message, Model, ModelError, ModelRequest, TextBlock, ToolResultBlock
+from .modelcall import metered
 from .models.policy import FINAL_TOOL
 from .playbook import Playbook, empty_playbook
 from .tools import RunContext, dumps, format_validation_error
@@ -279,7 +280,8 @@ def build_graph(wf: Workflow) -> StateGraph:
 
             evidence = build_evidence(wf, state, rt.deps)
             with tr.tracer().start_as_current_span(f"grade {rubric.id}", context=rt.parent_context(), attributes={"orchestra.run_id": rt.run_id, "orchestra.stage": stage.name, tr.CONVERSATION_ID: rt.run_id}) as span:
-                v = Grader(rubric, judge=rt.judge).grade(evidence, stage=stage.name, attempt=attempt)
+                with metered() as meter:
+                    v = Grader(rubric, judge=rt.judge).grade(evidence, stage=stage.name, attempt=attempt)
                 span.set_attributes(verdict_attributes(v))
             verdict = v.model_dump(mode="json")
             passed = bool(v.passed)
@@ -287,6 +289,7 @@ def build_graph(wf: Workflow) -> StateGraph:
         update: dict[str, Any] = {"verdicts": [verdict] if verdict else []}
         if rubric is not None:
             update["evidence"] = {stage.name: evidence}
+            update["usage"] = _usage_dict(meter.usage)  # the judge's tokens are the run's cost too
         if passed:
             if idx + 1 < len(wf.stages):
                 nxt = wf.stages[idx + 1]

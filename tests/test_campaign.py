@@ -36,6 +36,13 @@ def test_small_campaign_end_to_end(pilot, tmp_path):
     for png in ("success_by_version.png", "criteria_by_version.png", "failure_causes.png"):
         assert (tmp_path / "report" / png).stat().st_size > 5000
     assert json.loads((tmp_path / "report/summary.json").read_text())["campaign_id"] == s["campaign_id"]
+    # the cost of learning counts every validation flight the nights flew, not only the day's missions
+    cost = s["cost"]["dreaming"]
+    assert cost["training_missions"] == 40 and cost["training_tokens"] == s["training_tokens"] > 0
+    assert cost["gate_flights"] == sum(n["cost"]["gate_flights"] for n in s["nights"]) >= 2 * CFG.validation
+    assert cost["learning_tokens"] == cost["training_tokens"] + cost["gate_tokens"] + cost["synthesis_tokens"] > cost["training_tokens"]
+    assert cost["test_flights"] >= 2 * CFG.test and cost["test_flights"] % CFG.test == 0  # each distinct version flown once
+    assert f"| dreaming | 40 ({cost['training_tokens']}) | {cost['gate_flights']} ({cost['gate_tokens']}) |" in report
 
 
 def test_scenario_sets_are_disjoint_and_seeded(pilot):

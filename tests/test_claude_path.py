@@ -325,18 +325,21 @@ def test_full_lumara_mission_on_claude_over_http_with_faults(claude, lumara, tmp
         assert not any(s.instructions in convo for s in lumara.specialists)
         assert body["messages"][0]["role"] == "user" and len(body["messages"][0]["content"]) == 1  # only its subtask
 
-    # cache tokens: on each chat span, summed in the run's usage (the judge is graded outside agent usage)
+    # tokens: on each chat span, summed in the run's usage, the judge's call included (grading is part of what a run costs)
     agents_usage = [u for a, u in fake.served if a != "judge"]
+    judge_usage = [u for a, u in fake.served if a == "judge"]
+    assert len(judge_usage) == 1
     for key in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
-        assert r.usage[key] == sum(u[key] for u in agents_usage), key
+        assert r.usage[key] == sum(u[key] for u in agents_usage + judge_usage), key
     assert r.usage["cache_read_input_tokens"] > 0 and r.usage["cache_creation_input_tokens"] > 0
     all_chats = [s for s in r.spans if s["attributes"].get(tr.OP) == "chat"]
     judge_chats = [s for s in all_chats if s["attributes"].get("orchestra.agent") == "grader"]
     assert len(judge_chats) == 1 and judge_chats[0]["attributes"]["orchestra.run_id"] == r.run_id  # the judge's call is traced too
     chats = [s for s in all_chats if s not in judge_chats]
     assert len(chats) == len(agents_usage)
-    assert sum(s["attributes"][tr.CACHE_READ_TOKENS] for s in chats) == r.usage["cache_read_input_tokens"]
-    assert sum(s["attributes"][tr.CACHE_CREATION_TOKENS] for s in chats) == r.usage["cache_creation_input_tokens"]
+    assert sum(s["attributes"][tr.CACHE_READ_TOKENS] for s in all_chats) == r.usage["cache_read_input_tokens"]
+    assert sum(s["attributes"][tr.CACHE_CREATION_TOKENS] for s in all_chats) == r.usage["cache_creation_input_tokens"]
+    assert sum(s["attributes"][tr.INPUT_TOKENS] for s in all_chats) == r.usage["input_tokens"]
     assert {s["attributes"][tr.PROVIDER] for s in chats} == {"anthropic"} and {s["attributes"][tr.REQUEST_MODEL] for s in chats} == {"claude-test"}
     assert all(s["attributes"][tr.RESPONSE_MODEL] == "claude-fake-1" for s in chats)
 

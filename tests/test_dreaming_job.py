@@ -46,6 +46,8 @@ def test_dream_learns_the_hidden_limit_and_promotes(pilot, db):
     assert lesson.dream_id == out["dream_id"] and lesson.support >= 4 and lesson.evidence
     assert set(lesson.evidence) <= {r.trace_id for r in before}
     assert out["gate"]["candidate_success"] > out["gate"]["current_success"]
+    # what the night cost: 30 validation scenarios flown with the current and the candidate playbooks, no synthesis model
+    assert out["cost"]["gate_flights"] == 60 and out["cost"]["gate_tokens"] > 0 and out["cost"]["synthesis_tokens"] == 0
     # the next run is given the lesson and records it
     after = run_workflow(pilot, seed=5000, store=store, checkpoint=False)
     assert after.playbooks["pilot"] == {"playbook_version": 1, "lesson_ids": [lesson.id]}
@@ -115,6 +117,7 @@ def test_shuffled_labels_yield_no_promotion(pilot, db):
     fly(pilot, store, range(40))
     out = dream(pilot, store, validation_seeds=list(range(1000, 1020)), shuffle_labels=True, seed=3)
     assert out["specialists"]["pilot"]["induced"] == [] and not out["promoted"]
+    assert out["cost"] == {"gate_flights": 0, "gate_tokens": 0, "synthesis_tokens": 0, "synthesis_calls": 0}  # nothing to gate, nothing flown
 
 
 def test_leave_one_out_drops_the_lesson_the_team_does_better_without(pilot):

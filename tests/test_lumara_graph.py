@@ -43,6 +43,17 @@ def test_cli_mission_json_has_both_verdicts_outcome_and_picture(tmp_path):
     assert pic.stat().st_size > 20_000
 
 
+def test_a_runs_usage_is_every_model_call_it_made_the_judges_included(lumara, tmp_path):
+    store = Store(tmp_path / "u.db")
+    run = run_workflow(lumara, seed=7, store=store, checkpoint=False)
+    chats = [s for s in store.spans_for_run(run.run_id) if s["name"].startswith("chat ")]
+    assert "grader" in {s["attributes"]["orchestra.agent"] for s in chats}
+    for field, attr in (("input_tokens", "gen_ai.usage.input_tokens"), ("output_tokens", "gen_ai.usage.output_tokens")):
+        assert run.usage[field] == sum(s["attributes"].get(attr, 0) for s in chats) > 0
+    row = store.db.execute("SELECT input_tokens, output_tokens FROM runs WHERE run_id = ?", [run.run_id]).fetchone()
+    assert tuple(row) == (run.usage["input_tokens"], run.usage["output_tokens"])
+
+
 def test_mission_is_deterministic_per_seed(lumara):
     a = run_workflow(lumara, seed=11, persist=False, checkpoint=False)
     b = run_workflow(lumara, seed=11, persist=False, checkpoint=False)

@@ -68,12 +68,22 @@ def gate(
     baseline: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Fly both playbook sets on `seeds`; `baseline` reuses already-flown current results."""
+    flown: list[dict[str, Any]] = []
     if baseline is None:
         jobs = [Job(seed=s, playbooks=playbooks_payload(current), phase="gate", label=f"{dream_id}:current") for s in seeds]
         baseline = [f.result for f in fly(wf, jobs, executor=executor, workers=workers, model=model)]
+        flown += baseline
     jobs = [Job(seed=s, playbooks=playbooks_payload(candidate), phase="gate", label=f"{dream_id}:candidate") for s in seeds]
     cand = [f.result for f in fly(wf, jobs, executor=executor, workers=workers, model=model)]
+    flown += cand
     out = compare(baseline, cand)
     out["seeds"] = list(seeds)
+    out["cost"] = flight_cost(flown)
     out["_current_results"] = baseline
     return out
+
+
+def flight_cost(results: list[dict[str, Any]]) -> dict[str, int]:
+    """Flights and their input + output tokens (grading included): gate flights are not stored as runs, so this is their only record."""
+    tokens = sum((r.get("usage") or {}).get("input_tokens", 0) + (r.get("usage") or {}).get("output_tokens", 0) for r in results)
+    return {"flights": len(results), "tokens": int(tokens)}

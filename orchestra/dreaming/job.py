@@ -15,6 +15,7 @@ from .. import tracing as tr
 from ..executors import Executor
 from ..models.base import Model
 from ..playbook import Playbook
+from ..modelcall import metered
 from ..store import Store
 from ..versions import active_playbooks, active_version, insert_version
 from ..workflow import Workflow
@@ -107,11 +108,13 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
     new_stats, induced, signatures = steps.induce_all(prior_stats, episodes, names, seed=seed)
     candidate: dict[str, Playbook] = {}
     applied: dict[str, list[dict[str, Any]]] = {}
-    for name in names:
-        eps = [e for e in episodes if e.specialist == name]
-        cand, deltas = steps.revise(current[name], eps, induced.get(name, []), signatures.get(name, []), dream_id=dream_id, model=synth_model, base_rate=_failure_rate(new_stats, name))
-        candidate[name] = cand
-        applied[name] = deltas
+    with metered() as synthesis:
+        for name in names:
+            eps = [e for e in episodes if e.specialist == name]
+            cand, deltas = steps.revise(current[name], eps, induced.get(name, []), signatures.get(name, []), dream_id=dream_id, model=synth_model, base_rate=_failure_rate(new_stats, name))
+            candidate[name] = cand
+            applied[name] = deltas
+    gate_costs: list[dict[str, int]] = []
     lessons_changed = {n for n in names if _changed(candidate[n], current[n])}
     gate_result: dict[str, Any] | None = None
     promoted_specs: set[str] = set()
@@ -120,7 +123,9 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
         seeds = validation_seeds if validation_seeds is not None else wf.scenario_seeds("validation", 20, 0)
         joint = {n: (candidate[n] if n in lessons_changed else current[n]) for n in names}
         gate_result = gate(wf, current, joint, seeds, executor=executor, workers=workers, model=model, dream_id=dream_id)
+        gate_costs.append(gate_result["cost"])
         pruned = _prune(wf, current, joint, gate_result, seeds, executor, workers, model, dream_id)
+        gate_costs += pruned["costs"]
         if pruned["dropped"]:
             candidate = {**candidate, **pruned["candidate"]}
             lessons_changed = {n for n in lessons_changed if _changed(candidate[n], current[n])}
@@ -128,7 +133,7 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
             applied = {n: [d for d in applied[n] if not (d["op"] == "ADD" and d["lesson_id"] in pruned["dropped"])] for n in names}
             gate_result = dict(pruned["gate"])
         if pruned["rounds"]:
-            gate_result["pruned"] = {k: v for k, v in pruned.items() if k not in ("candidate", "gate")}
+            gate_result["pruned"] = {k: v for k, v in pruned.items() if k not in ("candidate", "gate", "costs")}
         if not lessons_changed:
             gate_result["promote"] = False
         if _new_lessons(joint, current) and gate_result["wins"] <= gate_result["losses"]:
@@ -142,6 +147,7 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
             for n in sorted(lessons_changed):
                 alone = {m: (candidate[n] if m == n else current[m]) for m in names}
                 g = gate(wf, current, alone, seeds, executor=executor, workers=workers, model=model, dream_id=dream_id, baseline=gate_result["_current_results"])
+                gate_costs.append(g["cost"])
                 singles[n] = {k: v for k, v in g.items() if not k.startswith("_")}
                 if g["promote"] and g["candidate_success"] > g["current_success"]:
                     promoted_specs.add(n)
@@ -160,6 +166,9 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
             "dream_id": dream_id, "workflow": wf.name, "runs_mined": len(run_ids), "episodes": len(episodes),
             "shuffled_labels": shuffled, "promoted": bool(promoted_specs) and not review, "active_versions": active,
             "gate": with_gate or None, "wall_s": round(time.perf_counter() - t0, 3),
+            # what the dream itself spent: every validation flight it flew (gate, leave-one-out, singles) and synthesis
+            "cost": {"gate_flights": sum(c["flights"] for c in gate_costs), "gate_tokens": sum(c["tokens"] for c in gate_costs),
+                     "synthesis_tokens": synthesis.usage.total, "synthesis_calls": synthesis.calls},
             "specialists": {
                 n: {"current_version": current[n].version, "candidate_version": versions[n], "promoted": n in promoted_specs and not review,
                     "status": status_of.get(n, "unchanged"), "deltas": applied[n],
@@ -192,13 +201,14 @@ def _prune(wf: Workflow, current: dict[str, Playbook], joint: dict[str, Playbook
     there. The last candidate flown is already paired with the current playbooks: it is the gate result.
     """
     new = _new_lessons(joint, current)
-    out: dict[str, Any] = {"dropped": [], "rounds": [], "candidate": {}, "gate": first}
+    out: dict[str, Any] = {"dropped": [], "rounds": [], "candidate": {}, "gate": first, "costs": []}
     cand, base, margin = joint, first["candidate_success"], PRUNE_MARGIN / max(len(seeds), 1)
     while len(new) >= 2:
         trials = []
         for n, lid in new:
             without = {**cand, n: cand[n].model_copy(update={"lessons": [x for x in cand[n].lessons if x.id != lid]})}
             g = gate(wf, current, without, seeds, executor=executor, workers=workers, model=model, dream_id=f"{dream_id}:without-{lid}", baseline=first["_current_results"])
+            out["costs"].append(g["cost"])
             trials.append((g["candidate_success"], lid, n, without, g))
         out["rounds"].append({"success_with": base, "success_without": {lid: rate for rate, lid, *_ in trials}})
         rate, lid, n, without, g = max(trials, key=lambda t: t[0])
