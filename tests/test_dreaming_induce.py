@@ -260,3 +260,18 @@ def test_a_limit_sits_on_the_second_run_seen_to_pass_not_on_a_lone_lucky_one():
     rule = induce(eps, min_support=3)[0].rule.require
     assert (rule.field, rule.op) == ("output.x", ">=")
     assert rule.value == pytest.approx(1.04)  # the second pass above the failures, not the lone one at 0.99
+
+
+def test_a_conditions_edge_reaches_past_the_nearest_runs_that_passed_without_the_requirement():
+    """Camera landings fail from s = 0.52 up; camera ones at 0.48 and 0.44 passed. The condition is tested at its
+    sharpest edge, then placed past those two passes (0.42 < t <= 0.44), not in the gap (about 0.51) where a team would
+    fly the camera at s = 0.50 on the strength of one lucky run."""
+    eps = []
+    for i in range(51):
+        s, sensor = i * 0.02, ("camera" if i % 2 == 0 else "lidar")
+        bad = s >= 0.5 and sensor == "camera"
+        eps.append(Episode(specialist="nav", run_id=f"r{i}", features={"input.s": s, "output.sensor": sensor}, passed=not bad))
+    rule = induce(eps, min_support=3)[0].rule
+    assert rule.require.field == "output.sensor" and rule.require.value == "lidar"
+    assert [(c.field, c.op) for c in rule.when] == [("input.s", ">=")]
+    assert 0.42 < rule.when[0].value <= 0.44  # between the second such pass and the next run out

@@ -61,7 +61,7 @@ from .stats import (
 )
 
 R_BINS, C_BINS, TOP_UNCOND, TOP_COND, ATTEMPTS, MAX_EVIDENCE = 32, 8, 32, 96, 25, 20
-LIMIT_PASSES = 2  # a learned limit on a decision sits where the second run seen to pass it does, not the first
+LIMIT_PASSES = 2  # margin of a placed threshold: a decision limit sits where the second run seen to pass it does, not the first
 SAME = 1e-3  # relative difference below which two observed values are treated as one when placing thresholds
 
 
@@ -326,7 +326,12 @@ class _Search:
                 return None
             if num(req) and (req := self._refine(when, req, True)) is None:
                 return None
-        return (when, req) if self._holds_up(when, req) else None
+        if not self._holds_up(when, req):
+            return None
+        # tested where the evidence is sharpest, then placed with a margin on the safe side of each threshold
+        wide_req = self._refine(when, req, True, widen=True) if num(req) else req
+        wide_when = self._refine(req, when, False, widen=True) if when is not None and num(when) else when
+        return wide_when or when, wide_req or req
 
     def _holds_up(self, when: _Cond | None, req: _Cond) -> bool:
         """Support in runs and direction; for a condition also that the decision matters under it
@@ -354,8 +359,12 @@ class _Search:
         return (log_fisher_greater(aV, nV, int((inC & y).sum()), int(inC.sum()), self.lf) <= lim
                 and log_fisher_greater(aV, nV, int((rv & y).sum()), int(rv.sum()), self.lf) <= lim)
 
-    def _refine(self, other: _Cond | None, target: _Cond, is_require: bool) -> _Cond | None:
-        """Best threshold for `target` given `other`, scanning every boundary between observed values."""
+    def _refine(self, other: _Cond | None, target: _Cond, is_require: bool, widen: bool = False) -> _Cond | None:
+        """Best threshold for `target` given `other`, scanning every boundary between observed values.
+
+        With `widen`, the same boundary placed with a margin: a decision limit on the LIMIT_PASSES-th run seen to
+        pass inside it, a condition's edge past the LIMIT_PASSES nearest runs seen to pass without the requirement.
+        """
         X, y = self.X, self.y
         if is_require:
             a = self.w & ~np.isnan(X[target.col])
@@ -400,11 +409,16 @@ class _Search:
         best = int(np.argmin(np.where(ok, logpmf, np.inf)))
         lo, hi = key[bnd[best] - 1], key[bnd[best]]
         if is_require:
-            # a decision limit sits inside the values seen to pass, LIMIT_PASSES of them in: policies clamp
-            # to it, nothing between it and the first failure was ever seen to be safe, and one pass at
-            # the edge of a failure zone is too often luck
-            return _Cond(target.col, target.op, float(_margin(key, f, bnd[best], target.op == "<=")))
-        return _Cond(target.col, target.op, place_threshold(lo, hi, target.op, self.t.columns[target.col].integral))
+            # a decision limit sits on a value seen to pass (policies clamp to it, and nothing between it and the
+            # first failure was ever seen to be safe); widened, LIMIT_PASSES runs in, as one pass at the edge of a
+            # failure zone is too often luck
+            if widen:
+                return _Cond(target.col, target.op, _margin(key, f, bnd[best], target.op == "<="))
+            return _Cond(target.col, target.op, float(lo if target.op == "<=" else hi))
+        edge = _reach(key, viol & ~f, bnd[best], upper, self.t.columns[target.col].integral) if widen else None
+        if edge is None:
+            return _Cond(target.col, target.op, place_threshold(lo, hi, target.op, self.t.columns[target.col].integral))
+        return _Cond(target.col, target.op, edge)
 
 
 def _margin(key: np.ndarray, failed: np.ndarray, at: int, upper: bool) -> float:
@@ -415,6 +429,22 @@ def _margin(key: np.ndarray, failed: np.ndarray, at: int, upper: bool) -> float:
     if not len(passes):
         return float(seen[0])
     return float(passes[min(LIMIT_PASSES, len(passes)) - 1])
+
+
+def _reach(key: np.ndarray, passed_without: np.ndarray, at: int, upper: bool, integral: bool) -> float | None:
+    """A threshold just past the LIMIT_PASSES-th row outside a condition that broke the requirement and passed,
+    counted outwards from the condition's edge `at` (downwards when the condition is `>=`): a round value in the
+    gap between that row and the next one out. None when no such row exists."""
+    seen, ok = (key[:at][::-1], passed_without[:at][::-1]) if upper else (key[at:], passed_without[at:])
+    rows = np.nonzero(ok)[0]
+    if not len(rows):
+        return None
+    k = int(rows[min(LIMIT_PASSES, len(rows)) - 1])
+    edge = float(seen[k])
+    beyond = seen[k + 1:][np.abs(seen[k + 1:] - edge) > SAME * max(abs(edge), 1e-12)]
+    if not len(beyond):
+        return edge
+    return place_threshold(float(beyond[0]), edge, ">=", integral) if upper else place_threshold(edge, float(beyond[0]), "<=", integral)
 
 
 def _to_condition(t: Table, c: _Cond) -> Condition:
