@@ -185,6 +185,7 @@ def _loop(spec: Specialist, task_text: str, *, model: Model, playbook: Playbook 
     specs.append(final_tool_spec(spec.output_type))
     system = system_blocks(spec.instructions, playbook)
     rules = playbook.rules_payload() if playbook else []
+    weights = playbook.rule_weights() if playbook else []
     messages: list[Message] = [Message.user(task_text)]
     usage = Usage()
     repaired = False
@@ -195,7 +196,7 @@ def _loop(spec: Specialist, task_text: str, *, model: Model, playbook: Playbook 
         return AgentOutcome(spec.name, None, AgentFailure(kind=kind, message=msg), usage, turns, tool_log)
 
     for turn in range(1, spec.budget.max_turns + 1):
-        request = ModelRequest(agent=spec.name, system=system, messages=messages, tools=specs, rules=rules)
+        request = ModelRequest(agent=spec.name, system=system, messages=messages, tools=specs, rules=rules, rule_weights=weights)
         try:
             response = chat(model, request, run_id=ctx.run_id)
         except ModelError as e:

@@ -58,6 +58,10 @@ class Playbook(BaseModel):
     def rules_payload(self) -> list[dict[str, Any]]:
         return [r.model_dump(mode="json") for r in self.rules]
 
+    def rule_weights(self) -> list[float]:
+        """For each rule of `rules_payload`, how often breaking it went with failure (its lesson's precision)."""
+        return [float(lesson.precision) for lesson in self.lessons if lesson.rule is not None]
+
 
 def empty_playbook(specialist: str) -> Playbook:
     return Playbook(specialist=specialist, version=0, lessons=[])

@@ -142,19 +142,24 @@ def choose(
     candidates: Sequence[Mapping[str, Any]],
     rules: Sequence[Rule],
     key: Any = None,
+    weights: Sequence[float] | None = None,
 ) -> int:
-    """Index of the best candidate that breaks the fewest rules (ties by `key`, higher first).
+    """Index of the best candidate that breaks no rule, else the one whose broken rules risk least (ties by `key`, higher first).
 
-    How a policy obeys a playbook when its decision is a choice among options.
+    How a policy obeys a playbook when its decision is a choice among options. With `weights` (each rule's failure
+    rate among those who broke it), a candidate's risk is the chance that one of its broken rules fails it, the
+    rules taken as independent: a well-evidenced rule is not traded for two weak ones. Without them (or for a rule
+    with no recorded evidence), each broken rule counts as much as one that failed 63% of those who broke it.
     """
     if not candidates:
         raise ValueError("no candidates to choose from")
+    cost = [-math.log(1.0 - min(w, 0.99)) if w > 0 else 1.0 for w in weights] if weights and len(weights) == len(rules) else [1.0] * len(rules)
     scored = []
     for i, feats in enumerate(candidates):
-        n = len(violations(rules, feats))
+        broken = [j for j, r in enumerate(rules) if not r.satisfied(feats)]
         k = key(feats) if key else 0.0
-        scored.append((n, -k, i))
-    return min(scored)[2]
+        scored.append((bool(broken), round(sum(cost[j] for j in broken), 9), -k, i))
+    return min(scored)[3]
 
 
 def constrain(rules: Iterable[Rule], features: Mapping[str, Any], field: str, value: Any) -> Any:

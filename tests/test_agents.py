@@ -130,6 +130,23 @@ def test_playbook_is_rendered_into_a_cached_system_block_and_given_as_rules():
     assert system[-1].cache is True and "[L1]" in system[-1].text
     assert system[-1].text.count("</playbook>") == 1  # lesson text cannot close the section
     assert rec.requests[0].rules == [rule.model_dump(mode="json")]
+    assert rec.requests[0].rule_weights == [0.0]  # no recorded evidence
+
+
+def test_each_rule_travels_with_its_lessons_evidence_and_a_policy_sees_it():
+    strong = Rule(require=Condition(field="output.value", op="<=", value=10))
+    weak = Rule(require=Condition(field="output.value", op=">=", value=2))
+    pb = Playbook(specialist="doubler", lessons=[Lesson(id="L1", specialist="doubler", text="small", rule=strong, precision=0.8),
+                                                  Lesson(id="L2", specialist="doubler", text="no rule here"),
+                                                  Lesson(id="L3", specialist="doubler", text="not tiny", rule=weak, precision=0.4)])
+    seen = []
+
+    def policy(c):
+        seen.append((c.rules, c.rule_weights))
+        return {"value": 5}
+
+    run_agent(spec(), {"x": 1}, model=PolicyModel(policy), playbook=pb, ctx=ctx())
+    assert seen[0] == ([strong, weak], [0.8, 0.4])
 
 
 def test_specialists_run_in_isolated_contexts(tiny, db):

@@ -21,6 +21,23 @@ def test_conditional_rule_and_constrain():
     assert constrain([lo], {}, "output.alt", 120.0) == 120.0
 
 
+def test_when_no_option_keeps_every_rule_choose_breaks_the_least_evidenced_ones():
+    visible = Rule(require=Condition(field="earth", op="==", value=True))
+    rough = Rule(require=Condition(field="rough", op=">=", value=0.9))
+    lit = Rule(require=Condition(field="shadow", op="<=", value=0.5))
+    cands = [{"earth": False, "rough": 1.0, "shadow": 0.2},  # breaks the Earth rule only
+             {"earth": True, "rough": 0.1, "shadow": 0.7}]   # breaks the two weakly evidenced ones
+    # unweighted, one broken rule beats two
+    assert choose(cands, [visible, rough, lit]) == 0
+    # 80% of those who broke the Earth rule failed, half of those who broke each of the others:
+    # breaking both weak ones (1 - 0.5 * 0.5 = 75% risk) is better than breaking the strong one (80%)
+    assert choose(cands, [visible, rough, lit], weights=[0.8, 0.5, 0.5]) == 1
+    assert choose(cands, [visible, rough, lit], weights=[0.7, 0.5, 0.5]) == 0
+    # an option that keeps every rule wins whatever the weights, and weights that do not match the rules are ignored
+    assert choose(cands + [{"earth": True, "rough": 1.0, "shadow": 0.1}], [visible, rough, lit], weights=[0.8, 0.5, 0.5]) == 2
+    assert choose(cands, [visible, rough, lit], weights=[0.8]) == 0
+
+
 def test_choose_prefers_fewest_violations_then_key():
     r = Rule(require=Condition(field="output.slope", op="<=", value=5))
     cands = [{"output.slope": 9, "v": 10}, {"output.slope": 4, "v": 1}, {"output.slope": 3, "v": 2}]

@@ -90,7 +90,7 @@ def site_selection(ctx: PolicyContext) -> Any:
     sites = [s for s in data["sites"] if s["site_id"] not in excluded] or list(data["sites"])
     base = features(ctx)
     cands = [{**base, **flatten(_attrs(s), "output")} for s in sites]
-    i = choose(cands, ctx.rules, key=site_key(note))
+    i = choose(cands, ctx.rules, key=site_key(note), weights=ctx.rule_weights)
     s = sites[i]
     broken = violations(ctx.rules, cands[i])
     why = (f"{s['site_id']}: science value {s['science_value']:.2f} at {s['distance_to_target_m']:.0f} m from the target, "

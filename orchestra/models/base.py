@@ -83,8 +83,10 @@ class ModelRequest(_Frozen):
     """What an agent sends: system blocks, its own messages, its tools.
 
     `rules` carries the agent's playbook as structured rules (dicts of
-    `orchestra.rules.Rule`) for offline policies; real models see only the
-    rendered playbook text inside `system`.
+    `orchestra.rules.Rule`) for offline policies, and `rule_weights` what
+    breaking each one has cost (its lesson's failure rate among violators);
+    real models see only the rendered playbook text inside `system`, whose
+    lessons state the same evidence.
     """
 
     agent: str
@@ -93,6 +95,7 @@ class ModelRequest(_Frozen):
     tools: list[ToolSpec] = []
     max_tokens: int = 4096
     rules: list[dict[str, Any]] = []
+    rule_weights: list[float] = []
 
 
 class ModelResponse(_Frozen):

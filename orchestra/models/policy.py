@@ -63,6 +63,8 @@ class PolicyContext:
     request: ModelRequest
     recent: list[ToolExchange] = field(default_factory=list)
     """Exchanges since the latest note (e.g. since grader feedback or a new stage)."""
+    rule_weights: list[float] = field(default_factory=list)
+    """For each rule, how often breaking it went with failure: what `choose` trades off when no option satisfies them all."""
 
     def last(self, tool_name: str) -> Any:
         """The last successful result of `tool_name`, or None."""
@@ -125,6 +127,7 @@ def context_from_request(request: ModelRequest) -> PolicyContext:
         tools=[t.name for t in request.tools],
         request=request,
         recent=recent,
+        rule_weights=list(request.rule_weights) if len(request.rule_weights) == len(request.rules) else [],
     )
 
 
