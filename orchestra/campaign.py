@@ -169,15 +169,17 @@ def run_campaign(
     t0 = time.perf_counter()
     cid = cfg.campaign_id(wf.name)
     base = Path(db) if db else Path(".orchestra/campaigns") / f"{cid}.db"
+    ablation_db = base.with_name(base.stem + "-ablation.db")
     if base.exists() and not resume:
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(base) + suffix).unlink(missing_ok=True)
-        for p in base.parent.glob(base.stem + "*"):
-            if p.name.startswith(base.stem) and p != base:
-                p.unlink(missing_ok=True)
+        # a fresh campaign replaces its own stores (and their SQLite journals), nothing else beside them
+        for store_path in (base, ablation_db):
+            for suffix in ("", "-wal", "-shm"):
+                companion = Path(str(store_path) + suffix)
+                if companion.is_file():
+                    companion.unlink()
     arms = [Arm("dreaming", Store(base))]
     if cfg.ablation == "shuffled":
-        arms.append(Arm("ablation_shuffled", Store(base.with_name(base.stem + "-ablation.db"))))
+        arms.append(Arm("ablation_shuffled", Store(ablation_db)))
     train = wf.scenario_seeds("train", cfg.nights * cfg.missions, cfg.seed)
     val = wf.scenario_seeds("validation", cfg.validation, cfg.seed)
     test = wf.scenario_seeds("test", cfg.test, cfg.seed)

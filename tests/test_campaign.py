@@ -109,3 +109,21 @@ def test_report_shows_leave_one_out_rounds_and_why_a_night_was_not_promoted(pilo
     assert "Leave-one-out round 1: with every new lesson 50.0%; without each: Lbad 90.0%, Lgood 30.0%." in report
     assert "Dropped by leave-one-out: Lbad." in report
     assert "Not promoted: new lessons won no more validation scenarios than they lost." in report
+
+
+def test_running_a_campaign_again_replaces_its_own_stores_and_nothing_beside_them(pilot, tmp_path):
+    """The store `runs.db` sits beside the report folder `runs/` and a user's `runs-notes.txt`: a second,
+    fresh run of the same campaign replaces runs.db and runs-ablation.db and touches neither of the others."""
+    cfg = CampaignConfig(nights=1, missions=6, validation=4, test=4, seed=2, executor="local", ablation="shuffled")
+    db, out, notes = tmp_path / "runs.db", tmp_path / "runs", tmp_path / "runs-notes.txt"
+    notes.write_text("keep me")
+    first = run_campaign(pilot, cfg, db=db, out=out)
+    assert (tmp_path / "runs-ablation.db").is_file() and (out / "report.md").is_file()
+    second = run_campaign(pilot, cfg, db=db, out=out)
+    assert notes.read_text() == "keep me" and (out / "report.md").is_file()
+    assert [v["success_rate"] for v in second["versions"]] == [v["success_rate"] for v in first["versions"]]
+    from orchestra.store import Store
+
+    for path in (db, tmp_path / "runs-ablation.db"):  # replaced, not appended to
+        n = Store(path).db.execute("SELECT COUNT(*) FROM runs WHERE phase = 'train'").fetchone()[0]
+        assert n == cfg.missions
