@@ -257,7 +257,7 @@ def _save_campaign(store: Store, cid: str, cfg: CampaignConfig, status: str) -> 
 
 
 def _rates(results: list[dict[str, Any]]) -> dict[str, Any]:
-    from .dreaming.gate import criteria_of
+    from .dreaming.gate import criteria_of, flown_tokens
 
     n = len(results)
     k = sum(r["status"] == "passed" for r in results)
@@ -269,7 +269,7 @@ def _rates(results: list[dict[str, Any]]) -> dict[str, Any]:
     for r in results:
         c = (r.get("outcome") or {}).get("cause") or ("none" if r["status"] == "passed" else r["status"])
         causes[c] = causes.get(c, 0) + 1
-    tokens = sum((r.get("usage") or {}).get("input_tokens", 0) + (r.get("usage") or {}).get("output_tokens", 0) for r in results)
+    tokens = flown_tokens(results)
     return {
         "n": n, "successes": k, "success_rate": k / n if n else 0.0, "ci95": list(wilson(k, n)),
         "errors": sum(r["status"] == "error" for r in results),
@@ -301,22 +301,17 @@ def summarize(wf: Workflow, cfg: CampaignConfig, cid: str, evals: list[dict[str,
     for arm in arms:
         for i, n in enumerate(arm.nights, 1):
             nights.append({"arm": arm.name, "night": i, **{k: v for k, v in n.items() if not k.startswith("_")}})
-    training_tokens = 0
-    campaign_tokens_total: dict[str, int] = {}
-    for arm in arms[:1]:
-        row = arm.store.db.execute("SELECT COALESCE(SUM(input_tokens + output_tokens), 0), COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0) FROM runs WHERE campaign_id = ?", [cid]).fetchone()
-        train = arm.store.db.execute("SELECT COALESCE(SUM(input_tokens + output_tokens), 0) FROM runs WHERE campaign_id = ? AND phase = 'train'", [cid]).fetchone()
-        training_tokens = int(train[0])
-        campaign_tokens_total = {"tokens": int(row[0]), "cache_read_tokens": int(row[1]), "cache_write_tokens": int(row[2])}
+    row = arms[0].store.db.execute("SELECT COALESCE(SUM(input_tokens + output_tokens), 0), COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0) FROM runs WHERE campaign_id = ?", [cid]).fetchone()
+    campaign_tokens_total = {"tokens": int(row[0]), "cache_read_tokens": int(row[1]), "cache_write_tokens": int(row[2])}
     # what learning cost, arm by arm: the day's missions, and each night's validation flights and synthesis
     cost: dict[str, Any] = {}
     for arm in arms:
         dreams = dream_costs(arm.store, cid)
-        train = arm.store.db.execute("SELECT COUNT(*), COALESCE(SUM(input_tokens + output_tokens), 0) FROM runs WHERE campaign_id = ? AND phase = 'train'", [cid]).fetchone()
-        test = arm.store.db.execute("SELECT COUNT(*), COALESCE(SUM(input_tokens + output_tokens), 0) FROM runs WHERE campaign_id = ? AND phase = 'test'", [cid]).fetchone()
-        c = {"training_missions": int(train[0]), "training_tokens": int(train[1]),
+        phases = {p: (int(k), int(t)) for p, k, t in arm.store.db.execute("SELECT phase, COUNT(*), COALESCE(SUM(input_tokens + output_tokens), 0) FROM runs WHERE campaign_id = ? GROUP BY phase", [cid]).fetchall()}
+        train, test = phases.get("train", (0, 0)), phases.get("test", (0, 0))
+        c = {"training_missions": train[0], "training_tokens": train[1],
              "gate_flights": sum(d["gate_flights"] for d in dreams), "gate_tokens": sum(d["gate_tokens"] for d in dreams),
-             "synthesis_tokens": sum(d["synthesis_tokens"] for d in dreams), "test_flights": int(test[0]), "test_tokens": int(test[1])}
+             "synthesis_tokens": sum(d["synthesis_tokens"] for d in dreams), "test_flights": test[0], "test_tokens": test[1]}
         c["learning_tokens"] = c["training_tokens"] + c["gate_tokens"] + c["synthesis_tokens"]
         c["total_tokens"] = c["learning_tokens"] + c["test_tokens"]
         cost[arm.name] = c
@@ -327,6 +322,6 @@ def summarize(wf: Workflow, cfg: CampaignConfig, cid: str, evals: list[dict[str,
         "training_missions": cfg.nights * cfg.missions, "validation_missions": cfg.validation, "test_missions": cfg.test,
         "versions": versions, "baseline": {k: baseline[k] for k in ("name", "success_rate", "ci95", "criteria", "causes")},
         "oracle": oracle, "gap_closed": gap, "criterion_drops": drops, "max_criterion_drop": max(drops.values()) if drops else 0.0,
-        "nights": nights, "training_tokens": training_tokens, "stored_run_tokens": campaign_tokens_total, "cost": cost, "wall_s": round(wall_s, 2),
+        "nights": nights, "training_tokens": cost[arms[0].name]["training_tokens"], "stored_run_tokens": campaign_tokens_total, "cost": cost, "wall_s": round(wall_s, 2),
         "errors": len(failed_runs), "error_runs": failed_runs[:20],
     }

@@ -83,7 +83,11 @@ def gate(
     return out
 
 
+def flown_tokens(results: list[dict[str, Any]]) -> int:
+    """Input + output tokens of flown results (their grading included)."""
+    return int(sum((r.get("usage") or {}).get("input_tokens", 0) + (r.get("usage") or {}).get("output_tokens", 0) for r in results))
+
+
 def flight_cost(results: list[dict[str, Any]]) -> dict[str, int]:
-    """Flights and their input + output tokens (grading included): gate flights are not stored as runs, so this is their only record."""
-    tokens = sum((r.get("usage") or {}).get("input_tokens", 0) + (r.get("usage") or {}).get("output_tokens", 0) for r in results)
-    return {"flights": len(results), "tokens": int(tokens)}
+    """Flights and their tokens: gate flights are not stored as runs, so this is their only record."""
+    return {"flights": len(results), "tokens": flown_tokens(results)}

@@ -379,7 +379,7 @@ class _Search:
         key, viol, f, run = key[order].astype(np.float64), viol[order], y[g][order], self.run[g][order]
         # values within SAME of each other are one value: a decision clamped to a learned limit comes back
         # with rounding noise around it, and a threshold must not split that noise (it would re-learn the old limit)
-        bnd = np.nonzero(np.diff(key) > SAME * np.maximum(np.abs(key[1:]), 1e-12))[0] + 1
+        bnd = np.nonzero(_apart(key[:-1], key[1:]))[0] + 1
         if not len(bnd):
             return None
         upper = target.op == ">=" if not is_require else target.op == "<="  # group = high suffix
@@ -421,10 +421,20 @@ class _Search:
         return _Cond(target.col, target.op, edge)
 
 
+def _apart(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    """Whether observed values differ by more than SAME, relative to `b`: below that they are one value."""
+    return np.abs(np.asarray(a) - b) > SAME * np.maximum(np.abs(b), 1e-12)
+
+
+def _outward(key: np.ndarray, mask: np.ndarray, at: int, down: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted values on one side of the boundary `at`, nearest first (below it when `down`), and `mask` alongside."""
+    return (key[:at][::-1], mask[:at][::-1]) if down else (key[at:], mask[at:])
+
+
 def _margin(key: np.ndarray, failed: np.ndarray, at: int, upper: bool) -> float:
     """The value of the LIMIT_PASSES-th row seen to pass, counted from the boundary `at` into the satisfiers
     (downwards for an upper limit); the farthest such value when fewer passed."""
-    seen, ok = (key[:at][::-1], ~failed[:at][::-1]) if upper else (key[at:], ~failed[at:])
+    seen, ok = _outward(key, ~failed, at, upper)
     passes = seen[ok]
     if not len(passes):
         return float(seen[0])
@@ -435,13 +445,13 @@ def _reach(key: np.ndarray, passed_without: np.ndarray, at: int, upper: bool, in
     """A threshold just past the LIMIT_PASSES-th row outside a condition that broke the requirement and passed,
     counted outwards from the condition's edge `at` (downwards when the condition is `>=`): a round value in the
     gap between that row and the next one out. None when no such row exists."""
-    seen, ok = (key[:at][::-1], passed_without[:at][::-1]) if upper else (key[at:], passed_without[at:])
+    seen, ok = _outward(key, passed_without, at, upper)
     rows = np.nonzero(ok)[0]
     if not len(rows):
         return None
     k = int(rows[min(LIMIT_PASSES, len(rows)) - 1])
     edge = float(seen[k])
-    beyond = seen[k + 1:][np.abs(seen[k + 1:] - edge) > SAME * max(abs(edge), 1e-12)]
+    beyond = seen[k + 1:][_apart(seen[k + 1:], edge)]
     if not len(beyond):
         return edge
     return place_threshold(float(beyond[0]), edge, ">=", integral) if upper else place_threshold(edge, float(beyond[0]), "<=", integral)
@@ -493,7 +503,8 @@ def _describe(t: Table, pick: _Pick, q: float, alive: np.ndarray) -> tuple[Induc
 
 def focus_table(t: Table, names: Iterable[str]) -> Table:
     """The table cut down to the named columns: a small family of hypotheses named in advance."""
-    keep = [i for i, c in enumerate(t.columns) if c.name in set(names)]
+    wanted = set(names)
+    keep = [i for i, c in enumerate(t.columns) if c.name in wanted]
     return dataclasses.replace(t, columns=tuple(t.columns[i] for i in keep), X=t.X[keep])
 
 

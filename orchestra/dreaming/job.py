@@ -183,7 +183,8 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
 
 def _new_lessons(candidate: dict[str, Playbook], current: dict[str, Playbook]) -> list[tuple[str, str]]:
     """(specialist, lesson id) of each lesson the candidate has and the current playbooks do not."""
-    return [(n, lesson.id) for n, pb in candidate.items() for lesson in pb.lessons if lesson.id not in set(current[n].lesson_ids)]
+    known = {n: set(pb.lesson_ids) for n, pb in current.items()}
+    return [(n, lesson.id) for n, pb in candidate.items() for lesson in pb.lessons if lesson.id not in known[n]]
 
 
 def _changed(a: Playbook, b: Playbook) -> bool:

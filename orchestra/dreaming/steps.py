@@ -102,7 +102,8 @@ def _labels(stats: InductionStats, min_count: int) -> list[Label]:
 
 def _variants(stats: InductionStats) -> list[tuple[str, Label]]:
     """(specialist, label) pairs to test: overall pass/fail, each recurring cause, each often-failed criterion."""
-    return [(spec, lab) for spec in sorted(stats.tables) for lab in _labels(stats, MIN_SUPPORT)]
+    labels = _labels(stats, MIN_SUPPORT)
+    return [(spec, lab) for spec in sorted(stats.tables) for lab in labels]
 
 
 def permutation_threshold(stats: InductionStats, variants: list[tuple[str, Label]], *, alpha: float = ALPHA, permutations: int = PERMUTATIONS, seed: int = 0) -> float | None:
