@@ -3,7 +3,8 @@
 A lead hands the mission to three specialists (site selection, navigation,
 mission assurance). Stage `plan` is reviewed against the preflight rubric
 before anything irreversible happens; stage `land` executes the landing and is
-graded against the landing rubric. `oracle` is the same team with ground truth.
+graded against the landing rubric. `oracle` is the same team with ground truth;
+`reference` is a hand-written playbook that campaigns fly beside the learned ones.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from lumara import policies
 from lumara.oracle import ORACLE_POLICIES
 from lumara.mission import Mission
 from lumara.picture import draw_landing
+from lumara.reference import reference_playbooks
 from lumara.scenarios import scenario_seeds
 from lumara.tools import ORACLE_TOOLS, SPECIALIST_TOOLS
 from lumara.types import AssuranceResult, AssuranceTask, DescentPlan, NavTask, SiteAttributes, SiteChoice, SiteTask
@@ -185,3 +187,4 @@ def _workflow(name: str, oracle: bool) -> Workflow:
 
 workflow = _workflow("lumara", oracle=False)
 oracle = _workflow("lumara_oracle", oracle=True)
+reference = reference_playbooks

@@ -23,6 +23,9 @@ from .versions import active_playbooks, get_playbook
 from .workflow import Workflow
 
 
+REFERENCE_NAME = "reference (hand-written)"
+
+
 @dataclass(frozen=True)
 class CampaignConfig:
     nights: int = 2
@@ -157,6 +160,7 @@ def run_campaign(
     *,
     db: str | Path | None = None,
     oracle: Workflow | None = None,
+    reference: dict[str, Playbook] | None = None,
     out: Path | None = None,
     progress: Progress | None = None,
     resume: bool = False,
@@ -227,7 +231,11 @@ def run_campaign(
     if oracle is not None:
         results = _fly_phase(oracle, arms[0].store, cid, "test", test, {n: empty_playbook(n) for n in [s.name for s in oracle.specialists]}, cfg, progress, "oracle-test", budget=budget)
         oracle_eval = {"name": "oracle", "results": results}
-    summary = summarize(wf, cfg, cid, evals, oracle_eval, arms, time.perf_counter() - t0)
+    reference_eval = None
+    if reference is not None:  # hand-written playbooks: what any playbook over the same products can reach
+        results = _fly_phase(wf, arms[0].store, cid, "test", test, reference, cfg, progress, "reference-test", budget=budget)
+        reference_eval = {"name": REFERENCE_NAME, "results": results, "lessons": {n: [les.model_dump(mode="json") for les in pb.lessons] for n, pb in reference.items()}}
+    summary = summarize(wf, cfg, cid, evals, oracle_eval, arms, time.perf_counter() - t0, reference_eval)
     budget.exhausted()  # the final figure
     summary["token_ceiling"] = budget.summary()
     from . import tracing
@@ -282,20 +290,25 @@ def _rates(results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def summarize(wf: Workflow, cfg: CampaignConfig, cid: str, evals: list[dict[str, Any]], oracle_eval: dict[str, Any] | None, arms: list[Arm], wall_s: float) -> dict[str, Any]:
+def summarize(wf: Workflow, cfg: CampaignConfig, cid: str, evals: list[dict[str, Any]], oracle_eval: dict[str, Any] | None, arms: list[Arm], wall_s: float,
+              reference_eval: dict[str, Any] | None = None) -> dict[str, Any]:
     versions = []
     for e in evals:
         versions.append({"name": e["name"], "arm": e["arm"], "night": e["night"], "playbook_versions": e["playbook_versions"], **_rates(e["results"]), "lessons": e["lessons"]})
     real = [v for v in versions if v["arm"] == "dreaming"]
     baseline = real[0]
     oracle = {"name": "oracle", **_rates(oracle_eval["results"])} if oracle_eval else None
+    reference = {"name": REFERENCE_NAME, **_rates(reference_eval["results"]), "lessons": reference_eval["lessons"]} if reference_eval else None
     final = real[-1]
     gap = None
     if oracle is not None:
         denom = oracle["success_rate"] - baseline["success_rate"]
-        for v in versions:
+        for v in versions + ([reference] if reference else []):
             v["gap_closed"] = (v["success_rate"] - baseline["success_rate"]) / denom if denom > 0 else None
         gap = final.get("gap_closed")
+    reached = None
+    if reference is not None and reference["success_rate"] > baseline["success_rate"]:
+        reached = (final["success_rate"] - baseline["success_rate"]) / (reference["success_rate"] - baseline["success_rate"])
     drops = {c: baseline["criteria"].get(c, 0.0) - final["criteria"].get(c, 0.0) for c in baseline["criteria"]}
     nights = []
     for arm in arms:
@@ -321,7 +334,7 @@ def summarize(wf: Workflow, cfg: CampaignConfig, cid: str, evals: list[dict[str,
         "campaign_id": cid, "workflow": wf.name, "config": {k: v for k, v in cfg.__dict__.items()},
         "training_missions": cfg.nights * cfg.missions, "validation_missions": cfg.validation, "test_missions": cfg.test,
         "versions": versions, "baseline": {k: baseline[k] for k in ("name", "success_rate", "ci95", "criteria", "causes")},
-        "oracle": oracle, "gap_closed": gap, "criterion_drops": drops, "max_criterion_drop": max(drops.values()) if drops else 0.0,
+        "oracle": oracle, "gap_closed": gap, "reference": reference, "reference_gain_reached": reached, "criterion_drops": drops, "max_criterion_drop": max(drops.values()) if drops else 0.0,
         "nights": nights, "training_tokens": cost[arms[0].name]["training_tokens"], "stored_run_tokens": campaign_tokens_total, "cost": cost, "wall_s": round(wall_s, 2),
         "errors": len(failed_runs), "error_runs": failed_runs[:20],
     }

@@ -198,6 +198,7 @@ def campaign(
     model: Optional[str] = typer.Option(None, "--model"),
     token_ceiling: Optional[int] = typer.Option(None, "--token-ceiling", min=1, help="Fly no new missions once the campaign's runs have used this many input+output tokens."),
     oracle: str = typer.Option("oracle", "--oracle", help="Attribute of the graph module holding the oracle workflow ('' for none)."),
+    reference: str = typer.Option("reference", "--reference", help="Attribute of the graph module holding hand-written reference playbooks, flown on the test set for comparison ('' for none)."),
     ablation: Optional[str] = typer.Option(None, "--ablation", help="'shuffled': also dream on shuffled verdicts."),
     out: Optional[Path] = typer.Option(None, "--out", help="Report directory (default reports/<campaign_id>/)."),
     db: Optional[Path] = DbOpt,
@@ -206,7 +207,7 @@ def campaign(
 ) -> None:
     """Day -> night dream -> day ..., then every playbook version on held-out test scenarios."""
     from .campaign import CampaignConfig, run_campaign
-    from .loader import load_workflow
+    from .loader import load_reference, load_workflow
 
     _check_executor(executor, ray_address)
     if ablation not in (None, "shuffled"):
@@ -222,6 +223,7 @@ def campaign(
             oracle_wf = load_workflow(f"{path}:{oracle}")
         except Exception:
             oracle_wf = None
+    reference_pbs = load_reference(graph, reference, wf) if reference else None
     cfg = CampaignConfig(nights=nights, missions=missions, validation=validation, test=test, seed=seed, executor=executor, workers=workers, model=model, ablation=ablation, token_ceiling=token_ceiling)  # type: ignore[arg-type]
     progress_console = Console(stderr=True)
     with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=progress_console, transient=False) as bar:
@@ -246,14 +248,14 @@ def campaign(
 
         from .campaign import Progress as P
 
-        summary = run_campaign(wf, cfg, db=db, oracle=oracle_wf, out=out, progress=P(start=start, advance=advance, done=done), resume=resume)
+        summary = run_campaign(wf, cfg, db=db, oracle=oracle_wf, reference=reference_pbs, out=out, progress=P(start=start, advance=advance, done=done), resume=resume)
     if as_json:
         emit_json(summary)
         return
     t = Table(title=f"campaign {summary['campaign_id']} — held-out test set ({summary['test_missions']} scenarios)")
     for c in ("version", "success", "95% CI", "gap closed"):
         t.add_column(c)
-    for v in summary["versions"] + ([summary["oracle"]] if summary.get("oracle") else []):
+    for v in summary["versions"] + [summary[k] for k in ("reference", "oracle") if summary.get(k)]:
         gc = v.get("gap_closed")
         t.add_row(v["name"], f"{v['success_rate']:.0%}", f"{v['ci95'][0]:.0%}–{v['ci95'][1]:.0%}", "-" if gc is None else f"{gc:.0%}")
     console.print(t)

@@ -18,9 +18,14 @@ def _plt() -> Any:
     return plt
 
 
+def _rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every row a report compares: the versions, then the hand-written reference and the oracle when flown."""
+    return summary["versions"] + [summary[k] for k in ("reference", "oracle") if summary.get(k)]
+
+
 def plot_success(summary: dict[str, Any], path: Path) -> None:
     plt = _plt()
-    rows = summary["versions"] + ([summary["oracle"]] if summary.get("oracle") else [])
+    rows = _rows(summary)
     names = [r["name"] for r in rows]
     rates = [r["success_rate"] for r in rows]
     lo = [max(0.0, r["success_rate"] - r["ci95"][0]) for r in rows]
@@ -30,6 +35,8 @@ def plot_success(summary: dict[str, Any], path: Path) -> None:
     for i, r in enumerate(rows):
         if r["name"] == "oracle":
             colors[i] = "#2ca02c"
+        elif r is summary.get("reference"):
+            colors[i] = "#9467bd"
         elif r["name"].startswith("ablation"):
             colors[i] = "#d62728"
     ax.bar(names, rates, yerr=[lo, hi], capsize=6, color=colors)
@@ -46,7 +53,7 @@ def plot_success(summary: dict[str, Any], path: Path) -> None:
 
 def plot_criteria(summary: dict[str, Any], path: Path) -> None:
     plt = _plt()
-    rows = summary["versions"] + ([summary["oracle"]] if summary.get("oracle") else [])
+    rows = _rows(summary)
     crits = sorted({c for r in rows for c in r["criteria"]})
     fig, ax = plt.subplots(figsize=(max(8, 0.7 * len(crits) * len(rows) / 2), 4.5))
     width = 0.8 / max(1, len(rows))
@@ -66,7 +73,7 @@ def plot_criteria(summary: dict[str, Any], path: Path) -> None:
 
 def plot_causes(summary: dict[str, Any], path: Path) -> None:
     plt = _plt()
-    rows = [summary["versions"][0], [v for v in summary["versions"] if v["arm"] == "dreaming"][-1]] + ([summary["oracle"]] if summary.get("oracle") else [])
+    rows = [summary["versions"][0], [v for v in summary["versions"] if v["arm"] == "dreaming"][-1]] + [summary[k] for k in ("reference", "oracle") if summary.get(k)]
     causes = sorted({c for r in rows for c in r["causes"] if c != "none"})
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(causes) * len(rows) / 2), 4))
     width = 0.8 / len(rows)
@@ -121,9 +128,14 @@ def write_report(summary: dict[str, Any], out: Path, wf: Any, evals: list[dict[s
     L.append("## Success on the held-out test set\n")
     L.append("| version | success | 95% CI | gap closed | tokens |")
     L.append("|---|---|---|---|---|")
-    for v in summary["versions"] + ([summary["oracle"]] if summary.get("oracle") else []):
+    for v in _rows(summary):
         L.append(f"| {v['name']} | {_pct(v['success_rate'])} ({v['successes']}/{v['n']}) | {_pct(v['ci95'][0])}–{_pct(v['ci95'][1])} | {_pct(v.get('gap_closed'))} | {v.get('tokens', 0)} |")
     L.append(f"\nGap closed by the final playbooks: **{_pct(summary['gap_closed'])}** of (oracle − baseline). Largest drop of any criterion's pass rate: {_pct(summary['max_criterion_drop'])}.\n")
+    ref = summary.get("reference")
+    if ref:
+        L.append(f"The hand-written reference playbooks (the workflow's own, written by someone who knows the domain; dreaming never reads them) "
+                 f"close {_pct(ref.get('gap_closed'))} of that gap: what a playbook over the same inputs reached here. "
+                 f"The final learned playbooks reach {_pct(summary.get('reference_gain_reached'))} of the reference's gain over the baseline.\n")
     L.append("![success](success_by_version.png)\n")
     L.append("## Rubric criteria\n")
     crits = sorted({k for v in summary["versions"] for k in v["criteria"]})
@@ -133,7 +145,7 @@ def write_report(summary: dict[str, Any], out: Path, wf: Any, evals: list[dict[s
         L.append(f"| {k} | " + " | ".join(_pct(v["criteria"].get(k)) for v in summary["versions"]) + " |")
     L.append("\n![criteria](criteria_by_version.png)\n")
     L.append("## Failure causes\n")
-    for v in summary["versions"] + ([summary["oracle"]] if summary.get("oracle") else []):
+    for v in _rows(summary):
         L.append(f"- **{v['name']}**: " + ", ".join(f"{k} {n}" for k, n in v["causes"].items()))
     L.append("\n![causes](failure_causes.png)\n")
     L.append("## Nights: dreams and gates\n")
@@ -163,6 +175,12 @@ def write_report(summary: dict[str, Any], out: Path, wf: Any, evals: list[dict[s
         for les in lessons:
             L.append(f"- `{les['id']}` {les['text']}  \n  dream `{les['dream_id']}`, support {les['support']}, precision {les['precision']:.2f}, lift {les['lift']:.2f}, p {les['p_value']:.2g}, helpful {les['helpful']} / harmful {les['harmful']}; evidence traces: {', '.join(les['evidence'][:5])}{' …' if len(les['evidence']) > 5 else ''}")
         L.append("")
+    if ref and any(ref.get("lessons", {}).values()):
+        L.append("## The reference playbooks (hand-written, for comparison)\n")
+        for spec, lessons in ref["lessons"].items():
+            if lessons:
+                L.append(f"- `{spec}`: " + " ".join(f"`{les['id']}` {les['text']}" for les in lessons))
+        L.append("")
     if pics:
         L.append("## Landings before and after\n")
         for tag, name in pics:
@@ -178,6 +196,6 @@ def write_report(summary: dict[str, Any], out: Path, wf: Any, evals: list[dict[s
             L.append(f"| {arm} | {c['training_missions']} ({c['training_tokens']}) | {c['gate_flights']} ({c['gate_tokens']}) | {c['synthesis_tokens']} | "
                      f"{c['learning_tokens']} | {c['test_flights']} ({c['test_tokens']}) | {c['total_tokens']} |")
         L.append("\nLearning tokens are what the playbooks cost: the day's missions plus every validation flight the nights flew "
-                 "(gate, leave-one-out, single-specialist trials) and lesson synthesis. The oracle's test flights are in the first arm's test tokens.")
+                 "(gate, leave-one-out, single-specialist trials) and lesson synthesis. The oracle's and the reference's test flights are in the first arm's test tokens.")
     (out / "report.md").write_text("\n".join(L) + "\n")
     return out / "report.md"

@@ -127,3 +127,31 @@ def test_running_a_campaign_again_replaces_its_own_stores_and_nothing_beside_the
     for path in (db, tmp_path / "runs-ablation.db"):  # replaced, not appended to
         n = Store(path).db.execute("SELECT COUNT(*) FROM runs WHERE phase = 'train'").fetchone()[0]
         assert n == cfg.missions
+
+
+def test_a_hand_written_reference_is_flown_beside_the_learned_versions_and_never_dreamed_on(pilot, tmp_path):
+    """The reference row shows what a playbook written with the hidden limit in mind reaches on the same test set."""
+    from orchestra import Condition, Lesson, Playbook, Rule
+
+    rule = Rule(require=Condition(field="output.speed_mps", op="<=", value=3.0))
+    ref = {"pilot": Playbook(specialist="pilot", lessons=[Lesson(id="ref-speed", specialist="pilot", text="Approach at 3 m/s or slower.", rule=rule)])}
+    cfg = CampaignConfig(nights=1, missions=10, validation=10, test=20, seed=3, executor="local")
+    s = run_campaign(pilot, cfg, db=tmp_path / "c.db", out=tmp_path / "r", reference=ref)
+    base, final, reference = s["versions"][0], s["versions"][-1], s["reference"]
+    assert reference["name"] == "reference (hand-written)" and reference["n"] == cfg.test
+    assert reference["success_rate"] == 1.0 > base["success_rate"]  # the limit kept on every test scenario
+    assert reference["lessons"]["pilot"][0]["id"] == "ref-speed"
+    assert s["reference_gain_reached"] == pytest.approx((final["success_rate"] - base["success_rate"]) / (1.0 - base["success_rate"]))
+    report = (tmp_path / "r/report.md").read_text()
+    assert "| reference (hand-written) | 100.0% (20/20) |" in report and "`ref-speed` Approach at 3 m/s or slower." in report
+    from orchestra.store import Store
+
+    # its flights are test runs: no dream mined them, and no learned lesson came from them
+    store = Store(tmp_path / "c.db")
+    rows = store.db.execute("SELECT phase, dreamed FROM runs WHERE run_id LIKE ?", [f"{s['campaign_id']}:reference-test-%"]).fetchall()
+    assert len(rows) == cfg.test and {tuple(r) for r in rows} == {("test", 0)}
+    assert all(les["id"] != "ref-speed" for les in final["lessons"]["pilot"])
+    # without a reference the summary says so, and the report has no reference row
+    s2 = run_campaign(pilot, cfg, db=tmp_path / "d.db", out=tmp_path / "r2")
+    assert s2["reference"] is None and s2["reference_gain_reached"] is None
+    assert "reference (hand-written)" not in (tmp_path / "r2/report.md").read_text()

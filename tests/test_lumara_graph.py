@@ -69,6 +69,28 @@ def test_oracle_beats_the_naive_team(lumara):
     assert best >= 10 and best > naive
 
 
+def test_the_hand_written_reference_names_real_features_and_the_team_keeps_it(lumara):
+    """Every reference rule is kept on scenarios where it can be: a misspelt feature would be silently 'satisfied'."""
+    from orchestra.loader import load_reference
+
+    ref = load_reference(LUMARA, "reference", lumara)
+    assert set(ref) == {"site_selection", "navigation", "mission_assurance"} and not ref["mission_assurance"].lessons
+    seeds = lumara.scenario_seeds("test", 8, 0)
+    kept = {les.id: 0 for pb in ref.values() for les in pb.lessons}
+    for s in seeds:
+        run = run_workflow(lumara, seed=s, playbooks=ref, persist=False, checkpoint=False)
+        site, plan = run.results["site_selection"], run.results["navigation"]
+        feats = {**{f"output.{k}": v for k, v in site.items()}}
+        nav = {**{f"output.{k}": v for k, v in plan.items()}, **{f"input.site.{k}": v for k, v in site.items()}}
+        for spec, view in (("site_selection", feats), ("navigation", nav)):
+            for les in ref[spec].lessons:
+                assert les.rule.require.field in view, les.id
+                kept[les.id] += les.rule.satisfied(view)
+    assert all(kept[les.id] == len(seeds) for les in ref["navigation"].lessons)  # numbers and a sensor: always keepable
+    # a site must come from the candidates, which cannot always keep every rule: the best-founded ones hold
+    assert kept["ref-earth"] == len(seeds) and all(kept[les.id] >= len(seeds) // 2 for les in ref["site_selection"].lessons)
+
+
 def test_shuffled_lumara_verdicts_yield_few_proposals(lumara, tmp_path, monkeypatch):
     monkeypatch.setattr(steps, "FOCUS_PERMUTATIONS", 400)  # coarser focused p-values: only ever fewer proposals, and a faster test
     store = Store(tmp_path / "o.db")

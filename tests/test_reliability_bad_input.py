@@ -92,6 +92,24 @@ def test_bad_graph_module(orchestra, tmp_path, case):
         one_line_2(orchestra(*cmd, "--db", tmp_path / "o.db"), *expect)
 
 
+REFERENCES = {
+    "not_a_mapping": ("reference = 42\n", ["g.py:reference", "expected a mapping of specialist name to orchestra.Playbook", "int"]),
+    "unknown_specialist": ("from orchestra import Playbook\nreference = {'copilot': Playbook(specialist='copilot')}\n", ["g.py:reference", "unknown specialist 'copilot'", "pilot"]),
+    "not_a_playbook": ("reference = {'pilot': ['slow down']}\n", ["g.py:reference['pilot']", "expected an orchestra.Playbook", "list"]),
+    "other_specialist": ("from orchestra import Playbook\nreference = {'pilot': Playbook(specialist='copilot')}\n", ["g.py:reference['pilot']", "is for specialist 'copilot'"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFERENCES))
+def test_bad_reference_playbooks(orchestra, tmp_path, case):
+    """A graph module's reference playbooks are checked before any mission flies."""
+    content, expect = REFERENCES[case]
+    g = tmp_path / "g.py"
+    g.write_text((ROOT / "tests/graphs/pilot.py").read_text().replace("HERE = Path(__file__).resolve().parent", f"HERE = Path({str(ROOT / 'tests/graphs')!r})") + "\n" + content)
+    one_line_2(orchestra("campaign", g, "--nights", "1", "--missions", "1", "--test", "1", "--validation", "1", "--db", tmp_path / "o.db"), *expect)
+    assert not (tmp_path / "o.db").exists() or Store(tmp_path / "o.db").db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+
+
 # ---------------------------------------------------------------- rubrics
 
 RUBRIC_CASES = {
