@@ -208,6 +208,7 @@ def campaign(
     """Day -> night dream -> day ..., then every playbook version on held-out test scenarios."""
     from .campaign import CampaignConfig, run_campaign
     from .loader import load_reference, load_workflow
+    from .report import yardsticks
 
     _check_executor(executor, ray_address)
     if ablation not in (None, "shuffled"):
@@ -255,7 +256,7 @@ def campaign(
     t = Table(title=f"campaign {summary['campaign_id']} — held-out test set ({summary['test_missions']} scenarios)")
     for c in ("version", "success", "95% CI", "gap closed"):
         t.add_column(c)
-    for v in summary["versions"] + [summary[k] for k in ("reference", "oracle") if summary.get(k)]:
+    for v in summary["versions"] + yardsticks(summary):
         gc = v.get("gap_closed")
         t.add_row(v["name"], f"{v['success_rate']:.0%}", f"{v['ci95'][0]:.0%}–{v['ci95'][1]:.0%}", "-" if gc is None else f"{gc:.0%}")
     console.print(t)

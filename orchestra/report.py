@@ -18,9 +18,14 @@ def _plt() -> Any:
     return plt
 
 
+def yardsticks(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows learning is measured against, when flown: the hand-written reference, then the oracle."""
+    return [summary[k] for k in ("reference", "oracle") if summary.get(k)]
+
+
 def _rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every row a report compares: the versions, then the hand-written reference and the oracle when flown."""
-    return summary["versions"] + [summary[k] for k in ("reference", "oracle") if summary.get(k)]
+    """Every row a report compares: the versions, then the yardsticks."""
+    return summary["versions"] + yardsticks(summary)
 
 
 def plot_success(summary: dict[str, Any], path: Path) -> None:
@@ -73,7 +78,7 @@ def plot_criteria(summary: dict[str, Any], path: Path) -> None:
 
 def plot_causes(summary: dict[str, Any], path: Path) -> None:
     plt = _plt()
-    rows = [summary["versions"][0], [v for v in summary["versions"] if v["arm"] == "dreaming"][-1]] + [summary[k] for k in ("reference", "oracle") if summary.get(k)]
+    rows = [summary["versions"][0], [v for v in summary["versions"] if v["arm"] == "dreaming"][-1]] + yardsticks(summary)
     causes = sorted({c for r in rows for c in r["causes"] if c != "none"})
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(causes) * len(rows) / 2), 4))
     width = 0.8 / len(rows)
