@@ -27,6 +27,7 @@ class Lesson(BaseModel):
     p_value: float = 1.0
     helpful: int = 0
     harmful: int = 0
+    moved_from: float | None = Field(default=None, description="the tested limit, when validation moved the rule's limit in from it")
 
 
 class Playbook(BaseModel):

@@ -111,3 +111,22 @@ def test_harmful_lesson_is_flagged_and_dropped():
     assert harmful_lessons(pb, base_rate=0.9) == []  # not worse than a bad base rate
     pb2, applied = curate(pb, [])
     assert pb2.lesson_ids == [good1.id, good2.id] and applied[0].reason.startswith("harmful")
+
+
+def test_a_limit_validation_moved_in_is_not_loosened_by_a_later_induction():
+    from orchestra.dreaming.curate import loosens
+
+    def rule(op: str, value: float, per: str | None = None, when: bool = False) -> Rule:
+        return Rule(when=[Condition(field="input.wind", op=">=", value=3.0)] if when else [],
+                    require=Condition(field="output.speed", op=op, value=value, per=per))
+
+    moved = Lesson(id="Lm", specialist="pilot", text="Keep output.speed <= 1.7", rule=rule("<=", 1.7), moved_from=2.3)
+    pb = Playbook(specialist="pilot", lessons=[moved])
+    assert loosens(rule("<=", 2.3), pb) and loosens(rule("<=", 1.9), pb)
+    assert not loosens(rule("<=", 1.5), pb)  # stricter: induction may still tighten it
+    assert not loosens(rule("<=", 2.3, when=True), pb) and not loosens(rule("<=", 2.3, per="input.wind"), pb)  # another shape
+    assert not loosens(rule(">=", 0.5), pb)  # the other side of the same feature
+    tested = Playbook(specialist="pilot", lessons=[moved.model_copy(update={"moved_from": None})])
+    assert not loosens(rule("<=", 2.3), tested)  # a tested limit is replaced as before, newest wins
+    up = Playbook(specialist="pilot", lessons=[Lesson(id="Lu", specialist="pilot", text="", rule=rule(">=", 2.0, per="input.wind"), moved_from=1.1)])
+    assert loosens(rule(">=", 1.2, per="input.wind"), up) and not loosens(rule(">=", 2.5, per="input.wind"), up)

@@ -46,6 +46,8 @@ def test_dream_learns_the_hidden_limit_and_promotes(pilot, db):
     assert lesson.dream_id == out["dream_id"] and lesson.support >= 4 and lesson.evidence
     assert set(lesson.evidence) <= {r.trace_id for r in before}
     assert out["gate"]["candidate_success"] > out["gate"]["current_success"]
+    # a sharp limit: the candidate lands every validation scenario, so no limit moved in could win one and none is flown
+    assert out["gate"]["candidate_success"] == 1.0 and "tightened" not in out["gate"] and lesson.moved_from is None
     # what the night cost: 30 validation scenarios flown with the current and the candidate playbooks, no synthesis model
     assert out["cost"]["gate_flights"] == 60 and out["cost"]["gate_tokens"] > 0 and out["cost"]["synthesis_tokens"] == 0
     # the next run is given the lesson and records it
@@ -57,6 +59,33 @@ def test_dream_learns_the_hidden_limit_and_promotes(pilot, db):
     # dreamed runs are not mined again; the dream is a trace of its own
     assert store.db.execute("SELECT COUNT(*) FROM runs WHERE dreamed = 1").fetchone()[0] == 40
     assert store.db.execute("SELECT COUNT(*) FROM spans WHERE trace_id = ?", [out["trace_id"]]).fetchone()[0] >= 1
+
+
+def test_a_graded_limit_moves_in_when_the_validation_scenarios_favour_it(db):
+    """No speed is safe against random gusts: induction's limit sits where failures are still common, and the
+    gate keeps the limit moved in to where passed runs typically flew because it wins more validation scenarios."""
+    wf = load_workflow(str(ROOT / "tests/graphs/graded_pilot.py"))
+    store = Store(db)
+    before = fly(wf, store, range(40))
+    out = dream(wf, store, validation_seeds=list(range(1000, 1030)))
+    [trial] = out["gate"]["tightened"]
+    assert trial["kept"] and trial["success_moved"] >= trial["success_with"] + 1 / 30
+    lesson = get_playbook(store, "pilot").lessons[0]
+    tested, moved = float(trial["rule"].rsplit(" ", 1)[1]), float(lesson.rule.require.value)
+    passed_inside = sorted(r.results["pilot"]["speed_mps"] for r in before if r.passed and r.results["pilot"]["speed_mps"] <= tested)
+    assert moved < tested and moved == round(passed_inside[len(passed_inside) // 2] if len(passed_inside) % 2 else (passed_inside[len(passed_inside) // 2 - 1] + passed_inside[len(passed_inside) // 2]) / 2, 4)
+    assert lesson.text.startswith(f"Keep output.speed_mps <= {moved:.4g}: moved in from the tested limit output.speed_mps <= {tested:.4g}")
+    assert out["specialists"]["pilot"]["deltas"][0]["lesson_id"] == lesson.id  # the record names the lesson promoted
+    # the gate figures are the promoted team's: paired with the current playbooks on the same 30 scenarios
+    assert out["promoted"] and out["gate"]["candidate_success"] == trial["success_moved"] and out["cost"]["gate_flights"] == 90
+    assert lesson.moved_from == tested
+    later = fly(wf, store, range(100, 140))
+    assert all(r.results["pilot"]["speed_mps"] <= moved + 1e-9 for r in later)
+    # the next night finds the tested edge again in the same kind of runs; it must not undo the gate's choice
+    again = dream(wf, store, validation_seeds=list(range(1000, 1030)))
+    assert [i["rule"] for i in again["specialists"]["pilot"]["induced"]] == [trial["rule"]]
+    assert not again["specialists"]["pilot"]["deltas"] and again["gate"] is None
+    assert get_playbook(store, "pilot").lessons == [lesson]
 
 
 def test_planted_instruction_never_reaches_a_lesson(pilot, db):

@@ -113,3 +113,45 @@ def test_explanation_words_survive_stored_statistics_and_older_statistics_still_
     assert set(old.tables["site"].words) == {""}
     folded, _, _ = steps.induce_all(old, team(10, seed=2), ["site", "nav"])
     assert folded.tables["site"].n == 20 and folded.tables["site"].words[13] != ""
+
+
+def graded(runs: int = 40, seed: int = 3) -> list[Episode]:
+    """A graded risk: the more of the site in shadow, the likelier the battery drains (risk = shadow^2)."""
+    rng = np.random.default_rng(seed)
+    eps = []
+    for i in range(runs):
+        shadow = float(rng.uniform(0.0, 1.0))
+        ok = bool(rng.uniform() >= shadow ** 2)
+        eps.append(Episode(specialist="site", run_id=f"g{i:03d}", passed=ok, cause="none" if ok else "no_power",
+                           features={"output.shadow_fraction": shadow, "output.gate_m": float(rng.uniform(50, 60)), "input.relief_m": float(rng.uniform(40, 50))},
+                           explanation=NOMINAL if ok else "Landed in shadow: the battery drains.", criteria={"main.safe": ok}))
+    return eps
+
+
+def test_a_limit_moved_in_sits_at_the_median_the_passed_runs_chose_inside_it():
+    """What the gate may try instead of a tested limit: the typical passed choice inside it, never a looser one."""
+    from orchestra.rules import Condition, Rule
+
+    t = update(InductionStats.empty(), graded()).tables["site"]
+    x = t.X[t.index("output.shadow_fraction")].astype(float)
+    upper = Rule(require=Condition(field="output.shadow_fraction", op="<=", value=0.5))
+    moved = steps.moved_in(upper, t)
+    assert moved is not None and moved.require.value == round(float(np.median(x[t.passed & (x <= 0.5)])), 4) < 0.5
+    assert moved.require.field == "output.shadow_fraction" and moved.require.op == "<=" and not moved.when
+    # a bound relative to an input moves by the ratio the passed runs chose
+    ratio = Rule(require=Condition(field="output.gate_m", op=">=", value=1.1, per="input.relief_m"))
+    r = t.X[t.index("output.gate_m")].astype(float) / t.X[t.index("input.relief_m")].astype(float)
+    got = steps.moved_in(ratio, t)
+    assert got is not None and got.require.per == "input.relief_m" and got.require.value == round(float(np.median(r[t.passed & (r >= 1.1)])), 4) > 1.1
+
+
+def test_conditional_categorical_thin_and_unknown_limits_are_not_moved():
+    from orchestra.rules import Condition, Rule
+
+    t = update(InductionStats.empty(), graded()).tables["site"]
+    x = np.sort(t.X[t.index("output.shadow_fraction")][t.passed].astype(float))
+    when = Rule(when=[Condition(field="input.relief_m", op=">=", value=45.0)], require=Condition(field="output.shadow_fraction", op="<=", value=0.5))
+    assert steps.moved_in(when, t) is None
+    assert steps.moved_in(Rule(require=Condition(field="output.lit", op="==", value=True)), t) is None
+    assert steps.moved_in(Rule(require=Condition(field="output.shadow_fraction", op="<=", value=float(x[2]))), t) is None  # three passed runs inside
+    assert steps.moved_in(Rule(require=Condition(field="output.nowhere", op="<=", value=1.0)), t) is None

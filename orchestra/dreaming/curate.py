@@ -169,6 +169,22 @@ def harmful_lessons(playbook: Playbook, min_n: int = 5, *, base_rate: float | No
     return flagged
 
 
+def loosens(rule: Rule, playbook: Playbook) -> bool:
+    """Would this rule replace a limit the validation scenarios moved in with a looser one of the same shape?
+
+    A moved-in limit was kept because the team did better with it than at the tested edge; a later
+    induction finds that edge again from the same kind of runs, so it must not undo the gate's choice.
+    """
+    probe = Lesson(id="", specialist=playbook.specialist, text="", rule=rule)
+    for lesson in playbook.lessons:
+        if lesson.moved_from is None or lesson.rule is None or not _duplicate(probe, lesson):
+            continue
+        new, kept, op = rule.require.value, lesson.rule.require.value, rule.require.op
+        if isinstance(new, (int, float)) and isinstance(kept, (int, float)) and ((op in ("<=", "<") and new > kept) or (op in (">=", ">") and new < kept)):
+            return True
+    return False
+
+
 def _strength(lesson: Lesson) -> float:
     """Evidence x track record: lift * support, scaled by the smoothed helpful rate."""
     record = (lesson.helpful + 1) / (lesson.helpful + lesson.harmful + 2)

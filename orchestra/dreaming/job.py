@@ -22,10 +22,13 @@ from ..workflow import Workflow
 from . import steps
 from .episodes import Episode
 from .gate import gate
+from .curate import lesson_id
 from .mine import mine
+from .synthesize import moved_text
 
 
 PRUNE_MARGIN = 2  # validation scenarios a lesson's removal must win by before leave-one-out drops it
+TIGHTEN_MARGIN = 1  # validation scenarios a limit moved in must win by before it replaces the tested one
 
 
 class DreamBusy(Exception):
@@ -134,6 +137,16 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
             gate_result = dict(pruned["gate"])
         if pruned["rounds"]:
             gate_result["pruned"] = {k: v for k, v in pruned.items() if k not in ("candidate", "gate", "costs")}
+        tightened = _tighten(wf, current, joint, gate_result, new_stats, seeds, executor, workers, model, dream_id)
+        gate_costs += tightened["costs"]
+        if tightened["trials"]:
+            # the gate figures become the last kept trial's (already paired with the current playbooks)
+            gate_result = {**tightened["gate"], **{k: gate_result[k] for k in ("pruned",) if k in gate_result}, "tightened": tightened["trials"]}
+        if tightened["kept"]:
+            joint = tightened["candidate"]
+            candidate = {**candidate, **{n: joint[n] for n in lessons_changed}}
+            swap = tightened["kept"]
+            applied = {n: [({**d, "lesson_id": swap[d["lesson_id"]][0], "text": swap[d["lesson_id"]][1]} if d["op"] == "ADD" and d["lesson_id"] in swap else d) for d in applied[n]] for n in names}
         if not lessons_changed:
             gate_result["promote"] = False
         if _new_lessons(joint, current) and gate_result["wins"] <= gate_result["losses"]:
@@ -220,6 +233,38 @@ def _prune(wf: Workflow, current: dict[str, Playbook], joint: dict[str, Playbook
         new = [(m, x) for m, x in new if x != lid]
     if out["dropped"]:
         out["candidate"] = cand
+    return out
+
+
+def _tighten(wf: Workflow, current: dict[str, Playbook], joint: dict[str, Playbook], first: dict[str, Any], stats: Any, seeds: list[int],
+             executor: Executor, workers: int | None, model: str | None, dream_id: str) -> dict[str, Any]:
+    """Try each new unconditional limit moved in to where passed runs typically chose (`steps.moved_in`).
+
+    A limit placed at the edge of significance still lets the team fly where a graded risk fails often;
+    the moved limit was never tested, so the validation scenarios decide: it is kept only if the team
+    wins at least TIGHTEN_MARGIN more of them with it and no criterion regresses. One lesson at a time,
+    each trial paired with the current playbooks' flights.
+    """
+    out: dict[str, Any] = {"trials": [], "kept": {}, "candidate": joint, "gate": first, "costs": []}
+    tables = getattr(stats, "tables", {})
+    cand, base, margin = joint, first["candidate_success"], TIGHTEN_MARGIN / max(len(seeds), 1)
+    for n, lid in _new_lessons(joint, current):
+        if base + margin > 1.0 + 1e-9:
+            break  # every validation scenario already lands: no trial can win one
+        lesson = next(x for x in cand[n].lessons if x.id == lid)
+        moved = steps.moved_in(lesson.rule, tables[n]) if lesson.rule is not None and n in tables else None
+        if moved is None:
+            continue
+        tight = lesson.model_copy(update={"id": lesson_id(n, moved), "rule": moved, "text": moved_text(lesson, moved), "moved_from": round(float(lesson.rule.require.value), 6)})
+        trial = {**cand, n: cand[n].model_copy(update={"lessons": [tight if x.id == lid else x for x in cand[n].lessons]})}
+        g = gate(wf, current, trial, seeds, executor=executor, workers=workers, model=model, dream_id=f"{dream_id}:tighten-{lid}", baseline=first["_current_results"])
+        out["costs"].append(g["cost"])
+        keep = g["candidate_success"] - base >= margin - 1e-9 and not g["regressions"]
+        out["trials"].append({"lesson_id": lid, "rule": lesson.rule.describe(), "moved": moved.describe(), "success_with": base, "success_moved": g["candidate_success"], "kept": keep})
+        if keep:
+            out["kept"][lid] = (tight.id, tight.text)
+            cand, base, out["gate"] = trial, g["candidate_success"], g
+    out["candidate"] = cand
     return out
 
 

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..models.base import Model
 from ..playbook import Playbook
-from .curate import Delta, curate, update_counts
+from ..rules import Rule
+from .curate import Delta, curate, loosens, update_counts
 from .episodes import Episode, FailureSignature, name_words
 from .induce import InducedRule, NullSearch, _Search, focus_table, induce_from_stats
 from .stats import InductionStats, Table, failure_signatures, update
@@ -308,6 +309,38 @@ def induce_all(prior: InductionStats | None, episodes: Sequence[Episode], names:
     return stats, by_spec, sigs
 
 
+TIGHTEN_QUANTILE = 0.5  # a limit is tried moved in to the median of the values passed runs chose inside it
+TIGHTEN_MIN_RUNS = 4
+
+
+def moved_in(rule: Rule, t: Table) -> Rule | None:
+    """The rule with its limit moved in to the median value that passed runs chose inside it; None when not applicable.
+
+    Induction places a limit where 20-40 runs make the evidence significant, which for a graded risk (a
+    site's shadow, an altimeter gate against relief) is where failures are common, not where they stop.
+    The moved limit was never tested, so it is only a proposal: the gate keeps it if the team wins more
+    validation scenarios with it. Only unconditional numeric limits on a decision qualify.
+    """
+    req = rule.require
+    if rule.when or req.op not in ("<=", ">=") or isinstance(req.value, bool) or not isinstance(req.value, (int, float)):
+        return None
+    try:
+        x = t.X[t.index(req.field)].astype(np.float64)
+        if req.per is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x = x / t.X[t.index(req.per)].astype(np.float64)
+    except KeyError:
+        return None
+    limit = float(req.value)
+    inside = t.passed & np.isfinite(x) & ((x <= limit) if req.op == "<=" else (x >= limit))
+    if int(inside.sum()) < TIGHTEN_MIN_RUNS:
+        return None
+    moved = round(float(np.quantile(x[inside], TIGHTEN_QUANTILE)), 4)
+    if (req.op == "<=" and moved >= limit) or (req.op == ">=" and moved <= limit):
+        return None
+    return rule.model_copy(update={"require": req.model_copy(update={"value": moved})})
+
+
 def revise(current: Playbook, episodes: Sequence[Episode], induced: Sequence[InducedRule], signatures: Sequence[FailureSignature], *, dream_id: str, model: Model | None = None, base_rate: float | None = None) -> tuple[Playbook, list[dict[str, Any]]]:
     """Count how the current lessons did, write deltas from the induced rules, and curate under budget."""
     counted = update_counts(current, episodes)
@@ -316,7 +349,7 @@ def revise(current: Playbook, episodes: Sequence[Episode], induced: Sequence[Ind
     else:
         deltas = synthesize_offline(induced, dream_id=dream_id)
     known = {lesson.id for lesson in counted.lessons}
-    fresh = [d for d in deltas if not (d.op == "ADD" and d.lesson_id in known)]
+    fresh = [d for d in deltas if not (d.op == "ADD" and (d.lesson_id in known or (d.lesson and d.lesson.rule and loosens(d.lesson.rule, counted))))]
     candidate, applied = curate(counted, fresh, max_lessons=MAX_LESSONS, max_tokens=MAX_TOKENS, base_rate=base_rate)
     return candidate, [{"op": d.op, "lesson_id": d.lesson_id, "reason": d.reason, "text": d.lesson.text if d.lesson else None} for d in applied]
 

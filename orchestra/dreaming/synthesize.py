@@ -86,6 +86,16 @@ def lesson_text(r: InducedRule) -> str:
     return text
 
 
+def moved_text(lesson: Lesson, moved: Rule) -> str:
+    """A lesson's text for its rule with the limit moved in: the new requirement first, the tested one's evidence kept as such."""
+    tested = _cond_text(lesson.rule.require) if lesson.rule is not None else "?"
+    rest = lesson.text
+    if rest.startswith(f"Keep {tested}."):
+        rest = rest[len(f"Keep {tested}."):].lstrip()
+    return (f"Keep {_cond_text(moved.require)}: moved in from the tested limit {tested} to where passed runs typically "
+            f"chose, since the validation scenarios went better with it. {rest}")[: 4 * MAX_TEXT]
+
+
 def _cond_text(c: Condition) -> str:
     if not SAFE_NAME.match(c.field):
         raise ValueError(f"unsafe field name {c.field[:40]!r}")
