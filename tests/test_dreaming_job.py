@@ -75,6 +75,7 @@ def test_a_graded_limit_moves_in_when_the_validation_scenarios_favour_it(db):
     passed_inside = sorted(r.results["pilot"]["speed_mps"] for r in before if r.passed and r.results["pilot"]["speed_mps"] <= tested)
     assert moved < tested and moved == round(passed_inside[len(passed_inside) // 2] if len(passed_inside) % 2 else (passed_inside[len(passed_inside) // 2 - 1] + passed_inside[len(passed_inside) // 2]) / 2, 4)
     assert lesson.text.startswith(f"Keep output.speed_mps <= {moved:.4g}: moved in from the tested limit output.speed_mps <= {tested:.4g}")
+    assert "The tested limit's evidence: in " in lesson.text and f"<= {tested:.4g}." not in lesson.text
     assert out["specialists"]["pilot"]["deltas"][0]["lesson_id"] == lesson.id  # the record names the lesson promoted
     # the gate figures are the promoted team's: paired with the current playbooks on the same 30 scenarios
     assert out["promoted"] and out["gate"]["candidate_success"] == trial["success_moved"] and out["cost"]["gate_flights"] == 90

@@ -92,6 +92,8 @@ def moved_text(lesson: Lesson, moved: Rule) -> str:
     rest = lesson.text
     if rest.startswith(f"Keep {tested}."):
         rest = rest[len(f"Keep {tested}."):].lstrip()
+        if rest.startswith("Evidence:"):
+            rest = "The tested limit's evidence:" + rest[len("Evidence:"):]
     return (f"Keep {_cond_text(moved.require)}: moved in from the tested limit {tested} to where passed runs typically "
             f"chose, since the validation scenarios went better with it. {rest}")[: 4 * MAX_TEXT]
 
