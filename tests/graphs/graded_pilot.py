@@ -9,28 +9,23 @@ failures stay common just inside it.
 from __future__ import annotations
 
 import random
+import sys
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from orchestra import Budget, Call, Lead, PolicyContext, Specialist, Stage, Workflow, tool
-from orchestra.rules import constrain, flatten
-from orchestra.tools import RunContext
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-HERE = Path(__file__).resolve().parent
+from pilot import HERE, FlyTask, Report, lead_policy  # noqa: E402  the same task, lead and report as the sharp-limit pilot
 
-
-class FlyTask(BaseModel):
-    leg: str = "final approach"
+from orchestra import Budget, Call, Lead, PolicyContext, Specialist, Stage, Workflow, tool  # noqa: E402
+from orchestra.rules import constrain, flatten  # noqa: E402
+from orchestra.tools import RunContext  # noqa: E402
 
 
 class Approach(BaseModel):
     speed_mps: float
     held: bool
-
-
-class Report(BaseModel):
-    speed_mps: float
 
 
 @tool
@@ -56,12 +51,6 @@ def pilot_policy(ctx: PolicyContext):
     flown = ctx.last("fly_approach")
     return Approach(speed_mps=flown["speed_mps"], held=bool(flown["held"]))
 
-
-def lead_policy(ctx: PolicyContext):
-    done = ctx.last("delegate_pilot")
-    if done is None:
-        return Call("delegate_pilot", {"leg": "final approach"})
-    return Report(speed_mps=done["speed_mps"])
 
 
 def deps(job: dict) -> dict:
