@@ -57,6 +57,7 @@ def row(seed: int, s: dict[str, Any]) -> dict[str, Any]:
         "ablation": None if ablation is None else round(ablation["success_rate"], 4),
         "ablation_gain": None if ablation is None else round(ablation["success_rate"] - versions[0]["success_rate"], 4),
         "training_missions": s["training_missions"],
+        "validation_flights": ((s.get("cost") or {}).get("dreaming") or {}).get("gate_flights"),
         "wall_s": s["_wall_s"],
         "goal_met": s["gap_closed"] >= GOAL_GAP - 1e-9 and s["max_criterion_drop"] <= GOAL_MAX_DROP + 1e-9,
     }
