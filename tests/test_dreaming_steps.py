@@ -155,3 +155,21 @@ def test_conditional_categorical_thin_and_unknown_limits_are_not_moved():
     assert steps.moved_in(Rule(require=Condition(field="output.lit", op="==", value=True)), t) is None
     assert steps.moved_in(Rule(require=Condition(field="output.shadow_fraction", op="<=", value=float(x[2]))), t) is None  # three passed runs inside
     assert steps.moved_in(Rule(require=Condition(field="output.nowhere", op="<=", value=1.0)), t) is None
+
+
+def test_a_family_holds_the_decisions_its_failures_name_best_and_every_input_they_name():
+    """'The altimeter rejection gate fired on the terrain jump and the altitude estimate drifted': the altimeter
+    gate is named twice, the hover altitude once. The family tests the gate (and the gate against any input in
+    metres), not the hover altitude, and keeps every input the text names as a possible condition."""
+    rng = np.random.default_rng(1)
+    eps = []
+    for i in range(30):
+        fail, other = i % 6 == 0, i % 6 == 3  # a second way of failing, so the cause is a label of its own
+        why = "The altimeter rejection gate fired on the terrain jump and the altitude estimate drifted." if fail else "Fuel ran out." if other else NOMINAL
+        eps.append(Episode(specialist="nav", run_id=f"a{i:03d}", passed=not (fail or other), cause="altimeter_rejection" if fail else "fuel" if other else "none",
+                           explanation=why, criteria={"main.safe": not (fail or other)},
+                           features={"output.altimeter_rejection_m": float(rng.uniform(20, 60)), "output.hover_altitude_m": float(rng.uniform(50, 150)),
+                                     "input.terrain_relief_m": float(rng.uniform(20, 60)), "input.noise": float(rng.normal())}))
+    fams = {(s, lab): cols for s, lab, cols in steps.focus_families(update(InductionStats.empty(), eps))}
+    cols = set(fams[("nav", ("cause", "altimeter_rejection"))])
+    assert cols == {"output.altimeter_rejection_m", "output.altimeter_rejection_m@input.terrain_relief_m", "input.terrain_relief_m"}

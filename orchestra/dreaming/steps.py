@@ -23,7 +23,7 @@ from ..rules import Rule
 from .curate import Delta, curate, loosens, update_counts
 from .episodes import Episode, FailureSignature, name_words
 from .induce import InducedRule, NullSearch, _Search, focus_table, induce_from_stats
-from .stats import InductionStats, Table, failure_signatures, update
+from .stats import RATIO, InductionStats, Table, failure_signatures, update
 from .synthesize import synthesize_offline, synthesize_with_model
 
 MIN_SUPPORT = 3
@@ -183,8 +183,13 @@ def focus_families(stats: InductionStats) -> list[Family]:
             continue
         for spec in sorted(stats.tables):
             t = stats.tables[spec]
-            cols = tuple(c.name for c in t.columns if c.name.startswith(("output.", "input.")) and name_words(c.name, c.vocab if c.kind == "cat" else ()) & key)
-            if any(n.startswith("output.") for n in cols):
+            # a decision counts by its own name's words (a ratio's by its decision's), so the decisions named best
+            # carry the family, with every input named as a possible condition
+            named = {c.name: len(name_words(c.name.split(RATIO, 1)[0], c.vocab if c.kind == "cat" else ()) & key)
+                     for c in t.columns if c.name.startswith(("output.", "input."))}
+            best = max((k for n, k in named.items() if n.startswith("output.")), default=0)
+            cols = tuple(n for n, k in named.items() if k and (n.startswith("input.") or k == best))
+            if best:
                 out.append((spec, lab, cols))  # type: ignore[arg-type]
     return out
 
