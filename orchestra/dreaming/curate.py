@@ -175,9 +175,8 @@ def loosens(rule: Rule, playbook: Playbook) -> bool:
     A moved-in limit was kept because the team did better with it than at the tested edge; a later
     induction finds that edge again from the same kind of runs, so it must not undo the gate's choice.
     """
-    probe = Lesson(id="", specialist=playbook.specialist, text="", rule=rule)
     for lesson in playbook.lessons:
-        if lesson.moved_from is None or lesson.rule is None or not _duplicate(probe, lesson):
+        if lesson.moved_from is None or lesson.rule is None or not _same_shape(rule, lesson.rule):
             continue
         new, kept, op = rule.require.value, lesson.rule.require.value, rule.require.op
         if isinstance(new, (int, float)) and isinstance(kept, (int, float)) and ((op in ("<=", "<") and new > kept) or (op in (">=", ">") and new < kept)):
@@ -198,7 +197,11 @@ def _whens(rule: Rule) -> frozenset[str]:
 def _duplicate(a: Lesson, b: Lesson) -> bool:
     if a.rule is None or b.rule is None:
         return a.rule is None and b.rule is None and " ".join(a.text.split()) == " ".join(b.text.split())
-    ra, rb = a.rule, b.rule
+    return _same_shape(a.rule, b.rule)
+
+
+def _same_shape(ra: Rule, rb: Rule) -> bool:
+    """The same requirement (feature, operator, reference) under conditions on the same features: one may replace the other."""
     return ra.require.field == rb.require.field and ra.require.op == rb.require.op and ra.require.per == rb.require.per and _whens(ra) == _whens(rb)
 
 

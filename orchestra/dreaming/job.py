@@ -141,7 +141,7 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
         gate_costs += tightened["costs"]
         if tightened["trials"]:
             # the gate figures become the last kept trial's (already paired with the current playbooks)
-            gate_result = {**tightened["gate"], **{k: gate_result[k] for k in ("pruned",) if k in gate_result}, "tightened": tightened["trials"]}
+            gate_result = {**gate_result, **tightened["gate"], "tightened": tightened["trials"]}
         if tightened["kept"]:
             joint = tightened["candidate"]
             candidate = {**candidate, **{n: joint[n] for n in lessons_changed}}
