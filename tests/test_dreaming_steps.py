@@ -157,19 +157,38 @@ def test_conditional_categorical_thin_and_unknown_limits_are_not_moved():
     assert steps.moved_in(Rule(require=Condition(field="output.nowhere", op="<=", value=1.0)), t) is None
 
 
-def test_a_family_holds_the_decisions_its_failures_name_best_and_every_input_they_name():
-    """'The altimeter rejection gate fired on the terrain jump and the altitude estimate drifted': the altimeter
-    gate is named twice, the hover altitude once. The family tests the gate (and the gate against any input in
-    metres), not the hover altitude, and keeps every input the text names as a possible condition."""
+def _altimeter_runs(why_failed: str) -> list[Episode]:
+    """Thirty runs, every sixth failing with `why_failed` and every sixth (offset 3) running out of fuel."""
     rng = np.random.default_rng(1)
     eps = []
     for i in range(30):
         fail, other = i % 6 == 0, i % 6 == 3  # a second way of failing, so the cause is a label of its own
-        why = "The altimeter rejection gate fired on the terrain jump and the altitude estimate drifted." if fail else "Fuel ran out." if other else NOMINAL
+        why = why_failed if fail else "Fuel ran out." if other else NOMINAL
         eps.append(Episode(specialist="nav", run_id=f"a{i:03d}", passed=not (fail or other), cause="altimeter_rejection" if fail else "fuel" if other else "none",
                            explanation=why, criteria={"main.safe": not (fail or other)},
                            features={"output.altimeter_rejection_m": float(rng.uniform(20, 60)), "output.hover_altitude_m": float(rng.uniform(50, 150)),
-                                     "input.terrain_relief_m": float(rng.uniform(20, 60)), "input.noise": float(rng.normal())}))
-    fams = {(s, lab): cols for s, lab, cols in steps.focus_families(update(InductionStats.empty(), eps))}
-    cols = set(fams[("nav", ("cause", "altimeter_rejection"))])
-    assert cols == {"output.altimeter_rejection_m", "output.altimeter_rejection_m@input.terrain_relief_m", "input.terrain_relief_m"}
+                                     "input.terrain_relief_m": float(rng.uniform(20, 60)), "input.rim_distance_m": float(rng.uniform(20, 300)),
+                                     "input.noise": float(rng.normal())}))
+    return eps
+
+
+def test_a_family_holds_the_decisions_its_failures_name_best_and_every_input_they_name():
+    """'The altimeter rejection gate fired on the jump and the altitude estimate drifted': the altimeter gate is
+    named twice, the hover altitude once. The family tests the gate and the gate against every input in metres
+    (none is named), not the hover altitude."""
+    stats = update(InductionStats.empty(), _altimeter_runs("The altimeter rejection gate fired on the jump and the altitude estimate drifted."))
+    fams = {(s, lab): cols for s, lab, cols in steps.focus_families(stats)}
+    assert set(fams[("nav", ("cause", "altimeter_rejection"))]) == {
+        "output.altimeter_rejection_m", "output.altimeter_rejection_m@input.terrain_relief_m", "output.altimeter_rejection_m@input.rim_distance_m"}
+
+
+def test_a_ratio_to_a_named_input_comes_first_once_its_decision_is_named():
+    """'... fired on a jump in terrain relief': the gate measured against the terrain relief carries four of its
+    words, so the family tests that ratio, with the relief as a possible condition. The raw gate (two words), the
+    gate against the rim distance (two) and the hover altitude against the relief (three) drop out. A text
+    naming only the relief names no decision, and the specialist gets no family."""
+    stats = update(InductionStats.empty(), _altimeter_runs("The altimeter rejection gate fired on a jump in terrain relief; the altitude estimate drifted."))
+    fams = {(s, lab): cols for s, lab, cols in steps.focus_families(stats)}
+    assert set(fams[("nav", ("cause", "altimeter_rejection"))]) == {"output.altimeter_rejection_m@input.terrain_relief_m", "input.terrain_relief_m"}
+    stats = update(InductionStats.empty(), _altimeter_runs("A large jump in terrain relief."))
+    assert not [f for f in steps.focus_families(stats) if f[1] == ("cause", "altimeter_rejection")]

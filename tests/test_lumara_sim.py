@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from orchestra.tools import RunContext, ToolError
 
 from lumara.lander import G0, G_MOON, VEHICLE, Plan, World, fly, hover_fuel_rate, integrate
 from lumara.mission import Mission
+from lumara.orbital import rim_distance
 from lumara.outcomes import classify
 from lumara.scenarios import build_scenario, scenario_seeds
 from lumara.shadows import cast_shadows, visible_toward
@@ -214,3 +217,16 @@ def test_execute_landing_runs_once_and_simulation_is_repeatable():
     with pytest.raises(ToolError):
         execute_landing.call(plan, ctx)
     assert ctx.deps.executed == tel
+
+
+def test_a_boulder_strike_says_how_far_the_touchdown_was_from_a_fresh_rim():
+    """Boulders too small to map cluster on fresh rims, so the failure review reads the touchdown's rim distance off
+    the orbital crater catalogue (what any team could check afterwards), not off the hidden boulder map."""
+    mission = Mission(SEED)
+    truth = mission.truth
+    mission.__dict__["truth"] = dataclasses.replace(truth, boulder=np.full(truth.boulder.shape, 1.0, np.float32))
+    site = mission.candidates()["sites"][0]["site_id"]
+    tel = mission.execute(site, sensor="lidar", hover_altitude_m=90.0, divert_budget_m=45.0, altimeter_rejection_m=300.0, terminal_rate_mps=1.2)
+    assert tel["cause"] == "boulder_strike"
+    rim = rim_distance(mission.scenario.orbital.catalogue, tel["touchdown_x_m"], tel["touchdown_y_m"])
+    assert tel["cause_detail"].endswith(f"It came down {rim:.0f} m from the nearest fresh crater rim in the orbital catalogue.")

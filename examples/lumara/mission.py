@@ -15,7 +15,7 @@ from orchestra.tools import ToolError
 
 from .hazards import detection_size_m
 from .lander import VEHICLE, Flight, Plan, World, approach_profile, fly, nominal_fuel
-from .orbital import APPROACH_M, SITE_RADIUS_M, SLOPE_RADIUS_M, disk, track_points
+from .orbital import APPROACH_M, SITE_RADIUS_M, SLOPE_RADIUS_M, disk, rim_distance, track_points
 from .outcomes import Classified, classify, summary, telemetry
 from .scenarios import Scenario, build_scenario
 from .shadows import visible_toward
@@ -180,6 +180,10 @@ class Mission:
         p = self._plan(site_id, **plan)
         f, c = self._fly(self.truth, site_id, p, 12, 1, record=True)
         tel = telemetry(f, c, 0, p.altimeter_rejection_m, self.truth.nav_tolerance)
+        if tel["cause"] == "boulder_strike":
+            # what a failure review reads off the orbital map: boulders too small to see cluster on fresh rims
+            rim = rim_distance(self.scenario.orbital.catalogue, float(f.td_x[0]), float(f.td_y[0]))
+            tel["cause_detail"] += f" It came down {rim:.0f} m from the nearest fresh crater rim in the orbital catalogue."
         tel = {"site_id": site_id, **tel}
         self.flight, self.executed, self.executed_site, self.executed_plan = f, tel, site_id, p
         return tel

@@ -65,7 +65,7 @@ def cause_detail(f: Flight, c: Classified, k: int, rejection_m: float, nav_toler
     where = f"touched down {f.dist_target[k]:.0f} m from the science target"
     if cause == "altimeter_rejection":
         sense = "higher" if f.bias_m[k] < 0 else "lower"
-        return (f"The altimeter saw a {abs(f.jump_m):.0f} m terrain jump along the approach, above the "
+        return (f"The altimeter saw a {abs(f.jump_m):.0f} m jump in terrain relief along the approach, above the "
                 f"{rejection_m:.0f} m rejection threshold, and was rejected as faulty; the altitude estimate drifted "
                 f"(lander was {abs(f.bias_m[k]):.0f} m {sense} than it believed) and it reached the ground at "
                 f"{f.vz[k]:.1f} m/s with {f.fuel_left[k]:.1f} kg of fuel.")

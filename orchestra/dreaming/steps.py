@@ -159,6 +159,13 @@ def _run_words(tables: list[Table]) -> dict[str, frozenset[str]]:
     return out
 
 
+def _named(c: Any, key: set[str]) -> int:
+    """How many of a failure's key words a column's name carries (a ratio's only once its decision carries one)."""
+    decision, _, ref = c.name.partition(RATIO)
+    k = len(name_words(decision, c.vocab if c.kind == "cat" else ()) & key)
+    return k + len(name_words(ref) & key) if k and ref else k
+
+
 def focus_families(stats: InductionStats) -> list[Family]:
     """(specialist, failure label, columns): per label, the features named by the words its failed runs' explanations share.
 
@@ -183,10 +190,10 @@ def focus_families(stats: InductionStats) -> list[Family]:
             continue
         for spec in sorted(stats.tables):
             t = stats.tables[spec]
-            # a decision counts by its own name's words (a ratio's by its decision's), so the decisions named best
-            # carry the family, with every input named as a possible condition
-            named = {c.name: len(name_words(c.name.split(RATIO, 1)[0], c.vocab if c.kind == "cat" else ()) & key)
-                     for c in t.columns if c.name.startswith(("output.", "input."))}
+            # a decision counts by its own name's words, so the decisions named best carry the family, with every
+            # input named as a possible condition; a ratio to an input counts once its decision is named, and then
+            # by both names' words, so "a jump in terrain relief" puts the gate relative to the relief first
+            named = {c.name: _named(c, key) for c in t.columns if c.name.startswith(("output.", "input."))}
             best = max((k for n, k in named.items() if n.startswith("output.")), default=0)
             cols = tuple(n for n, k in named.items() if k and (n.startswith("input.") or k == best))
             if best:
