@@ -105,12 +105,15 @@ def test_report_shows_leave_one_out_rounds_and_why_a_night_was_not_promoted(pilo
     s = run_campaign(pilot, CampaignConfig(nights=1, missions=20, validation=20, test=20, seed=1, executor="local"), db=tmp_path / "c.db", out=tmp_path / "r1")
     s["nights"][0]["gate"] = {**s["nights"][0]["gate"], "reason": "new lessons won no more validation scenarios than they lost",
                               "pruned": {"dropped": ["Lbad"], "rounds": [{"success_with": 0.5, "success_without": {"Lbad": 0.9, "Lgood": 0.3}}]},
-                              "tightened": [{"lesson_id": "Lgood", "rule": "require output.speed_mps <= 2.9", "moved": "require output.speed_mps <= 2.2", "success_with": 0.9, "success_moved": 0.95, "kept": True}]}
+                              "tightened": [{"lesson_id": "Lgood", "rule": "require output.speed_mps <= 2.9", "moved": "require output.speed_mps <= 2.2", "success_with": 0.9, "success_moved": 0.95, "kept": True},
+                                             {"lesson_id": "Lgust", "rule": "require output.gust_margin <= 4", "moved": "require output.gust_margin <= 3", "success_with": 0.95,
+                                              "success_moved": None, "kept": False, "skipped": "no failed validation run breaks the moved limit"}]}
     report = write_report(s, tmp_path / "r2", pilot, [], None, []).read_text()
     assert "Leave-one-out round 1: with every new lesson 50.0%; without each: Lbad 90.0%, Lgood 30.0%." in report
     assert "Dropped by leave-one-out: Lbad." in report
     assert "Not promoted: new lessons won no more validation scenarios than they lost." in report
     assert "Moved in: `require output.speed_mps <= 2.9` -> `require output.speed_mps <= 2.2`: 90.0% -> 95.0%, kept." in report
+    assert "Moved in: `require output.gust_margin <= 4` -> `require output.gust_margin <= 3`: not flown (no failed validation run breaks the moved limit)." in report
 
 
 def test_running_a_campaign_again_replaces_its_own_stores_and_nothing_beside_them(pilot, tmp_path):

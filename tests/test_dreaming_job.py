@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from orchestra.dreaming.gate import gate
-from orchestra.dreaming.job import DreamBusy, dream
+from orchestra.dreaming.job import DreamBusy, _could_win, dream
 from orchestra.loader import load_workflow
 from orchestra.playbook import Lesson, Playbook
 from orchestra.rules import Condition, Rule
@@ -179,3 +179,19 @@ def test_mined_episodes_carry_why_their_run_failed(pilot, db):
     failed = [e for e in episodes if not e.passed]
     assert failed and all("speed limit" in e.explanation and "measured" in e.explanation for e in failed)
     assert all(e.explanation == "" for e in episodes if e.passed)
+
+
+def test_a_moved_limit_is_flown_only_where_it_could_turn_a_failed_validation_run():
+    """A moved limit that every failed validation run already keeps never binds where it could win a scenario,
+    so the gate does not pay 20 flights to learn that; records it cannot read are flown, as are ratios to inputs."""
+    moved = Rule(require=Condition(field="output.speed_mps", op="<=", value=2.0))
+
+    def run(status: str, speed: float | None) -> dict:
+        return {"status": status, "results": {} if speed is None else {"pilot": {"speed_mps": speed, "note": "x"}}}
+
+    assert not _could_win(moved, "pilot", [run("passed", 3.0), run("failed", 1.5), run("failed", 2.0)])
+    assert _could_win(moved, "pilot", [run("passed", 3.0), run("failed", 1.5), run("failed", 2.5)])
+    assert _could_win(moved, "pilot", [run("failed", 1.5), run("error", None)])
+    assert _could_win(moved, "pilot", None)
+    ratio = Rule(require=Condition(field="output.speed_mps", op="<=", value=0.5, per="input.gust_mps"))
+    assert _could_win(ratio, "pilot", [run("failed", 1.5)])

@@ -80,6 +80,7 @@ def gate(
     out["seeds"] = list(seeds)
     out["cost"] = flight_cost(flown)
     out["_current_results"] = baseline
+    out["_candidate_results"] = cand
     return out
 
 

@@ -15,6 +15,7 @@ from .. import tracing as tr
 from ..executors import Executor
 from ..models.base import Model
 from ..playbook import Playbook
+from ..rules import Rule, flatten
 from ..modelcall import metered
 from ..store import Store
 from ..versions import active_playbooks, active_version, insert_version
@@ -248,6 +249,7 @@ def _tighten(wf: Workflow, current: dict[str, Playbook], joint: dict[str, Playbo
     out: dict[str, Any] = {"trials": [], "kept": {}, "candidate": joint, "gate": first, "costs": []}
     tables = getattr(stats, "tables", {})
     cand, base, margin = joint, first["candidate_success"], TIGHTEN_MARGIN / max(len(seeds), 1)
+    flown: list[dict[str, Any]] | None = first.get("_candidate_results")
     for n, lid in _new_lessons(joint, current):
         if base + margin > 1.0 + 1e-9:
             break  # every validation scenario already lands: no trial can win one
@@ -255,17 +257,40 @@ def _tighten(wf: Workflow, current: dict[str, Playbook], joint: dict[str, Playbo
         moved = steps.moved_in(lesson.rule, tables[n]) if lesson.rule is not None and n in tables else None
         if moved is None:
             continue
+        trial_row = {"lesson_id": lid, "rule": lesson.rule.describe(), "moved": moved.describe(), "success_with": base}
+        if not _could_win(moved, n, flown):
+            out["trials"].append({**trial_row, "success_moved": None, "kept": False, "skipped": "no failed validation run breaks the moved limit"})
+            continue
         tight = lesson.model_copy(update={"id": lesson_id(n, moved), "rule": moved, "text": moved_text(lesson, moved), "moved_from": round(float(lesson.rule.require.value), 6)})
         trial = {**cand, n: cand[n].model_copy(update={"lessons": [tight if x.id == lid else x for x in cand[n].lessons]})}
         g = gate(wf, current, trial, seeds, executor=executor, workers=workers, model=model, dream_id=f"{dream_id}:tighten-{lid}", baseline=first["_current_results"])
         out["costs"].append(g["cost"])
         keep = g["candidate_success"] - base >= margin - 1e-9 and not g["regressions"]
-        out["trials"].append({"lesson_id": lid, "rule": lesson.rule.describe(), "moved": moved.describe(), "success_with": base, "success_moved": g["candidate_success"], "kept": keep})
+        out["trials"].append({**trial_row, "success_moved": g["candidate_success"], "kept": keep})
         if keep:
             out["kept"][lid] = (tight.id, tight.text)
-            cand, base, out["gate"] = trial, g["candidate_success"], g
+            cand, base, out["gate"], flown = trial, g["candidate_success"], g, g.get("_candidate_results")
     out["candidate"] = cand
     return out
+
+
+def _could_win(moved: Rule, specialist: str, flown: list[dict[str, Any]] | None) -> bool:
+    """Whether a moved limit could turn any failed validation run of the candidate into a pass.
+
+    A run whose final decisions already keep the moved limit is flown the same way again (the
+    limit never binds), so a trial only pays where some failed run breaks it. When the run record
+    cannot tell (no record, a ratio to an input the record does not hold), the trial is flown.
+    """
+    if flown is None:
+        return True
+    for r in flown:
+        if r.get("status") == "passed":
+            continue
+        out = ((r.get("results") or {}).get(specialist))
+        held = moved.require.holds(flatten(out, "output")) if isinstance(out, dict) else None
+        if held is not True:
+            return True
+    return False
 
 
 def _failure_rate(stats: Any, specialist: str) -> float | None:
