@@ -6,7 +6,7 @@ import numpy as np
 
 from orchestra.dreaming import Episode, InductionStats, update
 from orchestra.dreaming import steps
-from orchestra.dreaming.episodes import name_words, words
+from orchestra.dreaming.episodes import CRITERIA_MARK, name_words, words
 from orchestra.dreaming.job import shuffle_labels
 
 NOMINAL = "Nominal: landed 120 m from the target."
@@ -192,3 +192,22 @@ def test_a_ratio_to_a_named_input_comes_first_once_its_decision_is_named():
     assert set(fams[("nav", ("cause", "altimeter_rejection"))]) == {"output.altimeter_rejection_m@input.terrain_relief_m", "input.terrain_relief_m"}
     stats = update(InductionStats.empty(), _altimeter_runs("A large jump in terrain relief."))
     assert not [f for f in steps.focus_families(stats) if f[1] == ("cause", "altimeter_rejection")]
+
+
+def test_a_cause_reads_its_outcome_text_and_a_criterion_also_the_rationales():
+    """A crash also fails the Earth-link criterion; 'earth link: measured false' says what followed, not why the
+    altimeter gate fired. The cause's family leaves `earth_visible` out; the criterion's family keeps it."""
+    rng = np.random.default_rng(2)
+    eps = []
+    for i in range(30):
+        crash, fuel, tip = i % 6 == 0, i % 6 == 3, i in (1, 7, 13)  # tip-overs keep the link: three distinct labels
+        why = ("The altimeter rejection gate fired." if crash else "Fuel ran out." if fuel else "Tipped over." if tip else NOMINAL)
+        if crash or fuel:
+            why += f"{CRITERIA_MARK}earth link: measured false; expected is true"
+        cause = "altimeter_rejection" if crash else "fuel" if fuel else "tip_over" if tip else "none"
+        eps.append(Episode(specialist="nav", run_id=f"c{i:03d}", passed=cause == "none", cause=cause,
+                           explanation=why, criteria={"main.earth_link": not (crash or fuel)},
+                           features={"output.altimeter_rejection_m": float(rng.uniform(20, 60)), "input.earth_visible": bool(i % 2)}))
+    fams = {(s, lab): set(cols) for s, lab, cols in steps.focus_families(update(InductionStats.empty(), eps))}
+    assert fams[("nav", ("cause", "altimeter_rejection"))] == {"output.altimeter_rejection_m"}
+    assert "input.earth_visible" in fams[("nav", ("criterion", "main.earth_link"))]

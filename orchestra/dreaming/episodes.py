@@ -96,6 +96,21 @@ def words(text: str) -> frozenset[str]:
     return frozenset(out)
 
 
+CRITERIA_MARK = " || "  # in an explanation, what follows is the failed criteria's rationales
+CRITERION_WORD = "+"  # marks a word only the criteria's rationales use
+
+
+def explanation_words(text: str) -> list[str]:
+    """An explanation's words, those only its failed criteria's rationales use marked with CRITERION_WORD.
+
+    A crash also fails the Earth-link and power criteria; their words say what followed, not why, so a
+    cause's focused family reads only the outcome's own words, while a criterion's reads both.
+    """
+    said, _, criteria = text.partition(CRITERIA_MARK)
+    own = words(said)
+    return sorted(own) + sorted(CRITERION_WORD + w for w in words(criteria) - own)
+
+
 def name_words(name: str, vocab: tuple[str, ...] = ()) -> frozenset[str]:
     """Words of a feature's own name (its last dotted segment) and of its category values."""
     parts = [n.rsplit(".", 1)[-1] for n in name.split("@")]

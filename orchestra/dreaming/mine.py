@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from ..rules import flatten
 from ..store import Store
-from .episodes import Episode
+from .episodes import CRITERIA_MARK, Episode
 
 MINED_PHASES = (None, "", "train", "day")
 
@@ -157,5 +157,5 @@ def explain(run: dict[str, Any], failed_criteria: str = "") -> str:
     """
     result = _json(run.get("result"))
     outcome = result.get("outcome") if isinstance(result, dict) else None
-    parts = [str(v) for v in flatten(outcome or {}, "").values() if isinstance(v, str)]
-    return " ".join(parts + [failed_criteria])[:4000]
+    said = " ".join(str(v) for v in flatten(outcome or {}, "").values() if isinstance(v, str))
+    return (f"{said}{CRITERIA_MARK}{failed_criteria}" if failed_criteria else said)[:4000]

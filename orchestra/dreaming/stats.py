@@ -22,7 +22,7 @@ from typing import Iterable
 import numpy as np
 
 from ..rules import is_real
-from .episodes import SAFE_NAME, SAFE_TOKEN, Episode, FailureSignature, is_usable_name, words
+from .episodes import SAFE_NAME, SAFE_TOKEN, Episode, FailureSignature, explanation_words, is_usable_name
 
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)  # v1 had no explanation words
@@ -388,7 +388,7 @@ def _append(t: Table, eps: list[Episode], stats: InductionStats) -> Table:
         cause=_frozen(np.concatenate([t.cause, cause_new])[keep]),
         run_ids=_frozen(np.concatenate([t.run_ids, np.array([e.run_id for e in eps], dtype=str)])[keep]),
         trace_ids=_frozen(np.concatenate([t.trace_ids, np.array([e.trace_id for e in eps], dtype=str)])[keep]),
-        words=_frozen(np.concatenate([t.words, np.array([" ".join(sorted(words(e.explanation))) for e in eps], dtype=str)])[keep]),
+        words=_frozen(np.concatenate([t.words, np.array([" ".join(explanation_words(e.explanation)) for e in eps], dtype=str)])[keep]),
         dropped=frozenset(dropped),
         seen=t.seen + m,
     )

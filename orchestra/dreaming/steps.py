@@ -21,7 +21,7 @@ from ..models.base import Model
 from ..playbook import Playbook
 from ..rules import Rule
 from .curate import Delta, curate, loosens, update_counts
-from .episodes import Episode, FailureSignature, name_words
+from .episodes import CRITERION_WORD, Episode, FailureSignature, name_words
 from .induce import InducedRule, NullSearch, _Search, focus_table, induce_from_stats
 from .stats import RATIO, InductionStats, Table, failure_signatures, update
 from .synthesize import synthesize_offline, synthesize_with_model
@@ -159,6 +159,13 @@ def _run_words(tables: list[Table]) -> dict[str, frozenset[str]]:
     return out
 
 
+def _heard(said: frozenset[str], criteria_too: bool) -> frozenset[str]:
+    """A run's explanation words for one label: the outcome's own, plus the criteria's for a criterion label."""
+    if criteria_too:
+        return frozenset(w.removeprefix(CRITERION_WORD) for w in said)
+    return frozenset(w for w in said if not w.startswith(CRITERION_WORD))
+
+
 def _named(c: Any, key: set[str]) -> int:
     """How many of a failure's key words a column's name carries (a ratio's only once its decision carries one)."""
     decision, _, ref = c.name.partition(RATIO)
@@ -183,8 +190,10 @@ def focus_families(stats: InductionStats) -> list[Family]:
         others = [r for r in runs if not _failed(real[r], lab)]
         if len(failed) < FOCUS_MIN_SUPPORT or not others:
             continue
-        k1 = Counter(w for r in failed for w in said.get(r, ()))
-        k0 = Counter(w for r in others for w in said.get(r, ()))
+        # a cause reads its outcome's own words; a criterion also its rationale's
+        heard = {r: _heard(said.get(r, frozenset()), lab[0] == "criterion") for r in runs}
+        k1 = Counter(w for r in failed for w in heard[r])
+        k0 = Counter(w for r in others for w in heard[r])
         key = {w for w, k in k1.items() if k / len(failed) >= FOCUS_SHARE and k / len(failed) - k0[w] / len(others) >= FOCUS_CONTRAST}
         if not key:
             continue
