@@ -23,7 +23,7 @@ from ..rules import Rule
 from .curate import Delta, curate, loosens, update_counts
 from .episodes import CRITERION_WORD, Episode, FailureSignature, name_words
 from .induce import InducedRule, NullSearch, _Search, focus_table, induce_from_stats
-from .stats import RATIO, InductionStats, Table, failure_signatures, update
+from .stats import RATIO, Column, InductionStats, Table, failure_signatures, update
 from .synthesize import synthesize_offline, synthesize_with_model
 
 MIN_SUPPORT = 3
@@ -166,7 +166,7 @@ def _heard(said: frozenset[str], criteria_too: bool) -> frozenset[str]:
     return frozenset(w for w in said if not w.startswith(CRITERION_WORD))
 
 
-def _named(c: Any, key: set[str]) -> int:
+def _named(c: Column, key: set[str]) -> int:
     """How many of a failure's key words a column's name carries (a ratio's only once its decision carries one)."""
     decision, _, ref = c.name.partition(RATIO)
     k = len(name_words(decision, c.vocab if c.kind == "cat" else ()) & key)
