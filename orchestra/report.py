@@ -167,10 +167,9 @@ def write_report(summary: dict[str, Any], out: Path, wf: Any, evals: list[dict[s
             if pruned:
                 L.append(f"Dropped by leave-one-out: {', '.join(pruned.get('dropped') or []) or 'none'}.")
             for t in g.get("tightened") or []:
-                if t.get("skipped"):
-                    L.append(f"Moved in: `{t.get('rule')}` -> `{t.get('moved')}`: not flown ({t['skipped']}).")
-                else:
-                    L.append(f"Moved in: `{t.get('rule')}` -> `{t.get('moved')}`: {_pct(t.get('success_with'))} -> {_pct(t.get('success_moved'))}, {'kept' if t.get('kept') else 'not kept'}.")
+                flown = (f"{_pct(t.get('success_with'))} -> {_pct(t.get('success_moved'))}, {'kept' if t.get('kept') else 'not kept'}"
+                         if not t.get("skipped") else f"not flown ({t['skipped']})")
+                L.append(f"Moved in: `{t.get('rule')}` -> `{t.get('moved')}`: {flown}.")
             if g.get("reason"):
                 L.append(f"Not promoted: {g['reason']}.")
         for spec, d in (n.get("specialists") or {}).items():

@@ -184,14 +184,15 @@ def focus_families(stats: InductionStats) -> list[Family]:
     real = _outcomes(tables)
     said = _run_words(tables)
     runs = sorted(real)
+    # a cause reads its outcome's own words; a criterion also its rationale's
+    heard_by = {too: {r: _heard(said.get(r, frozenset()), too) for r in runs} for too in (False, True)}
     out: list[Family] = []
     for lab in _labels(stats, FOCUS_MIN_SUPPORT)[1:]:
         failed = [r for r in runs if _failed(real[r], lab)]
         others = [r for r in runs if not _failed(real[r], lab)]
         if len(failed) < FOCUS_MIN_SUPPORT or not others:
             continue
-        # a cause reads its outcome's own words; a criterion also its rationale's
-        heard = {r: _heard(said.get(r, frozenset()), lab[0] == "criterion") for r in runs}
+        heard = heard_by[lab[0] == "criterion"]
         k1 = Counter(w for r in failed for w in heard[r])
         k0 = Counter(w for r in others for w in heard[r])
         key = {w for w, k in k1.items() if k / len(failed) >= FOCUS_SHARE and k / len(failed) - k0[w] / len(others) >= FOCUS_CONTRAST}
