@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from orchestra.dreaming import Episode, InductionStats, update
 from orchestra.dreaming import steps
@@ -211,3 +212,18 @@ def test_a_cause_reads_its_outcome_text_and_a_criterion_also_the_rationales():
     fams = {(s, lab): set(cols) for s, lab, cols in steps.focus_families(update(InductionStats.empty(), eps))}
     assert fams[("nav", ("cause", "altimeter_rejection"))] == {"output.altimeter_rejection_m"}
     assert "input.earth_visible" in fams[("nav", ("criterion", "main.earth_link"))]
+
+
+def test_adaptive_benjamini_hochberg_charges_only_for_the_families_that_look_null():
+    # plain BH over ten families stops at rank 3: p = 0.025 at rank 4 misses 4 * 0.05 / 10 = 0.02. With three
+    # near-certain families and six that look null, Storey's estimate charges for 10 * 7 / 9.5 = 7.4 families
+    p = [0.001, 0.001, 0.002, 0.025, 0.2, 0.3, 0.5, 0.6, 0.8, 0.9]
+    assert steps.null_share(p) == pytest.approx(7 / 9.5)
+    assert steps.bh_cutoff(p) == pytest.approx(4 * 0.05 / (10 * 7 / 9.5))
+    assert steps.bh_cutoff(p[:3] + [0.03] + p[4:]) == pytest.approx(3 * 0.05 / (10 * 7 / 9.5))
+    # with no family below lambda the estimate is capped at 1 (plain BH), and nothing passes here
+    assert steps.null_share([0.2, 0.4, 0.9]) == 1.0
+    assert steps.bh_cutoff([0.2, 0.4, 0.9]) is None
+    assert steps.bh_cutoff([]) is None and steps.null_share([]) == 1.0
+    # however many families are real, one that would not pass alone at alpha does not pass
+    assert steps.bh_cutoff([0.001] * 9 + [0.08]) == 0.05

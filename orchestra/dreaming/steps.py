@@ -272,18 +272,16 @@ def focused_tests(stats: InductionStats, *, seed: int = 0) -> list[FocusTest]:
 
 
 def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]:
-    """Rules from the focused tests (see `focused_tests`), Benjamini-Hochberg over them.
+    """Rules from the focused tests (see `focused_tests`), adaptive Benjamini-Hochberg over them.
 
-    The tests whose p-values pass Benjamini-Hochberg at ALPHA are searched with the matching quantile
+    The tests whose p-values pass adaptive Benjamini-Hochberg at ALPHA (`bh_cutoff`) are searched with the matching quantile
     of their null as the bound. Under shuffled outcomes any proposal at all happens with probability
     at most ALPHA; with several real mechanisms the bound loosens for each one found, as it should.
     """
     tests = focused_tests(stats, seed=seed)
-    m = len(tests)
-    passed = [k for k, t in enumerate(tests, 1) if t.p_value <= k * ALPHA / m]
-    if not passed:
+    cutoff = bh_cutoff([t.p_value for t in tests])
+    if cutoff is None:
         return []
-    cutoff = max(passed) * ALPHA / m
     real = _outcomes(list(stats.tables.values()))
     found: list[InducedRule] = []
     for t in tests:
@@ -294,6 +292,29 @@ def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]
             view = InductionStats({t.specialist: _relabel(focus_table(stats.tables[t.specialist], t.columns), real, lab)}, stats.max_episodes, stats.max_features, stats.max_categories)
             found += induce_from_stats(view, min_support=FOCUS_MIN_SUPPORT, alpha=ALPHA, max_rules=FOCUS_MAX_RULES, seed=seed, log_threshold=bound, conditions_in_null=True, condition_prefix="input.")
     return found
+
+
+def bh_cutoff(p_values: Sequence[float], alpha: float = ALPHA) -> float | None:
+    """The largest p-value adaptive Benjamini-Hochberg lets through at `alpha`, or None when none passes.
+
+    Never above `alpha` itself: however many families are real, one that would not pass alone does not pass.
+    """
+    m = len(p_values) * null_share(p_values, alpha)
+    passed = [k for k, p in enumerate(sorted(p_values), 1) if p <= min(k * alpha / m, alpha)]
+    return min(max(passed) * alpha / m, alpha) if passed else None
+
+
+def null_share(p_values: Sequence[float], lam: float = ALPHA) -> float:
+    """Storey's estimate of the share of families with no mechanism behind them (at most 1).
+
+    Benjamini-Hochberg pays for every family as if none were real; when most families of a dream
+    come out near p = 0.001, that overcharges the rest. Adaptive BH (Storey, Taylor and Siegmund
+    2004) divides the charge by this estimate. lambda = alpha is the choice Blanchard and Roquain (2009)
+    found robust under dependence; under shuffled outcomes few p-values fall below it and the estimate stays 1.
+    """
+    if not p_values:
+        return 1.0
+    return min(1.0, (1 + sum(p > lam for p in p_values)) / (len(p_values) * (1 - lam)))
 
 
 def _same_failures(a: set[str], b: set[str]) -> bool:
