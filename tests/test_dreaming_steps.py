@@ -227,3 +227,35 @@ def test_adaptive_benjamini_hochberg_charges_only_for_the_families_that_look_nul
     assert steps.bh_cutoff([]) is None and steps.null_share([]) == 1.0
     # however many families are real, one that would not pass alone at alpha does not pass
     assert steps.bh_cutoff([0.001] * 9 + [0.08]) == 0.05
+
+
+def camera_team(seed: int = 0, runs: int = 40) -> list[Episode]:
+    """16 of 40 landings fly the camera, 11 of those over a dark approach; 4 of the 11 lose lock. Four beacon
+    failures stand apart. `dark_fraction >= t` covers most camera landings, so it adds little to the sensor."""
+    rng = np.random.default_rng(seed)
+    cam = set(rng.choice(runs, 16, replace=False).tolist())
+    dark_cam = set(sorted(cam)[:11])
+    lost = set(rng.choice(sorted(dark_cam), 4, replace=False).tolist())
+    beacon = set(rng.choice(sorted(set(range(runs)) - lost), 4, replace=False).tolist())
+    eps = []
+    for i in range(runs):
+        dark = rng.uniform(0.3, 1.0) if i in dark_cam else rng.uniform(0.0, 0.3) if i in cam else rng.uniform(0.0, 1.0)
+        cause, why = ("lost_lock", "The camera lost lock over a dark approach.") if i in lost else \
+            ("no_signal", "The beacon stayed off.") if i in beacon else ("none", NOMINAL)
+        eps.append(Episode(specialist="nav", run_id=f"r{i:03d}", passed=cause == "none", cause=cause, explanation=why,
+                           features={"input.dark_fraction": float(dark), "output.sensor": "camera" if i in cam else "lidar"},
+                           criteria={"main.safe": cause == "none"}))
+    return eps
+
+
+def test_a_family_that_passes_speaks_through_its_best_rule_that_holds_up():
+    """The family's best candidate is `when dark_fraction >= t, require lidar`, but its condition adds nothing
+    that the camera alone does not say (all four losses are among 16 camera landings anyway), so it is no rule.
+    The family passed all the same: its best rule that holds up, the plain `sensor == lidar` (p = 0.02, above
+    the family's null quantile but within its cutoff), speaks for it, instead of nothing."""
+    stats = update(InductionStats.empty(), camera_team(0))
+    (family,) = steps.focused_tests(stats)
+    assert set(family.columns) == {"input.dark_fraction", "output.sensor"} and family.p_value <= 0.05
+    found = steps.induce_focused(stats)
+    assert [r.rule.describe() for r in found] == ["require output.sensor == lidar"]
+    assert found[0].p_value <= steps.bh_cutoff([family.p_value])
