@@ -274,9 +274,11 @@ def focused_tests(stats: InductionStats, *, seed: int = 0) -> list[FocusTest]:
 def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]:
     """Rules from the focused tests (see `focused_tests`), adaptive Benjamini-Hochberg over them.
 
-    The tests whose p-values pass adaptive Benjamini-Hochberg at ALPHA (`bh_cutoff`) are searched with the matching quantile
-    of their null as the bound. Under shuffled outcomes any proposal at all happens with probability
-    at most ALPHA; with several real mechanisms the bound loosens for each one found, as it should.
+    The tests whose p-values pass adaptive Benjamini-Hochberg at ALPHA (`bh_cutoff`) are searched with
+    the matching quantile of their null as the bound; a passed family whose candidates all miss that bound
+    or fail to hold up gives its best rule that holds up within the cutoff. Under shuffled outcomes any
+    proposal at all happens with probability at most about ALPHA (the chance that some family passes);
+    with several real mechanisms the bound loosens for each one found, as it should.
     """
     tests = focused_tests(stats, seed=seed)
     cutoff = bh_cutoff([t.p_value for t in tests])
