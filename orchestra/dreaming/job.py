@@ -286,7 +286,7 @@ def _could_win(moved: Rule, specialist: str, flown: list[dict[str, Any]] | None)
     for r in flown:
         if r.get("status") == "passed":
             continue
-        out = ((r.get("results") or {}).get(specialist))
+        out = (r.get("results") or {}).get(specialist)
         held = moved.require.holds(flatten(out, "output")) if isinstance(out, dict) else None
         if held is not True:
             return True

@@ -292,12 +292,14 @@ def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]
         bound = max(_quantile(t.null, (cutoff * (len(t.null) + 1) - 1) / len(t.null)), t.observed)
         views = [InductionStats({t.specialist: _relabel(focus_table(stats.tables[t.specialist], t.columns), real, lab)}, stats.max_episodes, stats.max_features, stats.max_categories)
                  for lab in t.labels]
-        got = [r for view in views for r in induce_from_stats(view, min_support=FOCUS_MIN_SUPPORT, alpha=ALPHA, max_rules=FOCUS_MAX_RULES, seed=seed, log_threshold=bound, conditions_in_null=True, condition_prefix="input.")]
-        if not got:
-            # the family's best candidate did not hold up as a rule (its condition added nothing, say): the family
-            # still passed, so its best rule that does hold up may speak for it, if its own p is within the cutoff
-            got = [r for view in views for r in induce_from_stats(view, min_support=FOCUS_MIN_SUPPORT, alpha=ALPHA, max_rules=1, seed=seed, log_threshold=math.log(cutoff), conditions_in_null=True, condition_prefix="input.")][:1]
-        found += got
+
+        def search(log_threshold: float, max_rules: int) -> list[InducedRule]:
+            return [r for view in views for r in induce_from_stats(view, min_support=FOCUS_MIN_SUPPORT, alpha=ALPHA, max_rules=max_rules, seed=seed,
+                                                                   log_threshold=log_threshold, conditions_in_null=True, condition_prefix="input.")]
+
+        # when the family's best candidate did not hold up as a rule (its condition added nothing, say), the family
+        # still passed, so its best rule that does hold up may speak for it, if its own p is within the cutoff
+        found += search(bound, FOCUS_MAX_RULES) or search(math.log(cutoff), 1)[:1]
     return found
 
 
