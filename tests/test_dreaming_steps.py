@@ -259,3 +259,18 @@ def test_a_family_that_passes_speaks_through_its_best_rule_that_holds_up():
     found = steps.induce_focused(stats)
     assert [r.rule.describe() for r in found] == ["require output.sensor == lidar"]
     assert found[0].p_value <= steps.bh_cutoff([family.p_value])
+
+
+def test_of_two_decisions_named_by_as_many_words_the_one_named_by_more_of_its_own_words_carries_the_family():
+    """'Parked in shade' names `shade_fraction` by one of its two words and `approach_shade_fraction` by one of
+    three: the approach, unsaid, tells that column is about something else, so the family tests the site's shade."""
+    rng = np.random.default_rng(0)
+    eps = []
+    for i in range(30):
+        dark, beacon = i % 6 == 0, i % 6 == 1
+        cause, why = ("dark", "Parked in shade: the battery drained.") if dark else ("no_signal", "The beacon stayed off.") if beacon else ("none", NOMINAL)
+        eps.append(Episode(specialist="site", run_id=f"r{i:03d}", passed=cause == "none", cause=cause, explanation=why,
+                           features={"output.shade_fraction": float(rng.uniform()), "output.approach_shade_fraction": float(rng.uniform())},
+                           criteria={"main.safe": cause == "none"}))
+    fams = {lab: cols for _, lab, cols in steps.focus_families(update(InductionStats.empty(), eps))}
+    assert fams[("cause", "dark")] == ("output.shade_fraction",)

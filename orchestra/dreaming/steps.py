@@ -166,11 +166,20 @@ def _heard(said: frozenset[str], criteria_too: bool) -> frozenset[str]:
     return frozenset(w for w in said if not w.startswith(CRITERION_WORD))
 
 
-def _named(c: Column, key: set[str]) -> int:
-    """How many of a failure's key words a column's name carries (a ratio's only once its decision carries one)."""
+def _named(c: Column, key: set[str]) -> tuple[int, float]:
+    """How many of a failure's key words a column's name carries (a ratio's only once its decision carries one),
+    and what share of the name's own words that is (an unnamed input a decision is measured against counts for neither).
+
+    The share breaks ties: a touchdown "in shadow" names `shadow_fraction` by half its words and
+    `approach_shadow_fraction` by a third, and the approach's word, unsaid, says that column is about something else.
+    """
     decision, _, ref = c.name.partition(RATIO)
     k = len(name_words(decision, c.vocab if c.kind == "cat" else ()) & key)
-    return k + len(name_words(ref) & key) if k and ref else k
+    own = len(name_words(decision))
+    if k and ref and name_words(ref) & key:
+        k += len(name_words(ref) & key)
+        own += len(name_words(ref))
+    return k, k / max(own, 1)
 
 
 def focus_families(stats: InductionStats) -> list[Family]:
@@ -204,9 +213,9 @@ def focus_families(stats: InductionStats) -> list[Family]:
             # input named as a possible condition; a ratio to an input counts once its decision is named, and then
             # by both names' words, so "a jump in terrain relief" puts the gate relative to the relief first
             named = {c.name: _named(c, key) for c in t.columns if c.name.startswith(("output.", "input."))}
-            best = max((k for n, k in named.items() if n.startswith("output.")), default=0)
-            cols = tuple(n for n, k in named.items() if k and (n.startswith("input.") or k == best))
-            if best:
+            best = max((k for n, k in named.items() if n.startswith("output.")), default=(0, 0.0))
+            cols = tuple(n for n, k in named.items() if k[0] and (n.startswith("input.") or k == best))
+            if best[0]:
                 out.append((spec, lab, cols))  # type: ignore[arg-type]
     return out
 
