@@ -176,9 +176,10 @@ def _named(c: Column, key: set[str]) -> tuple[int, float]:
     decision, _, ref = c.name.partition(RATIO)
     k = len(name_words(decision, c.vocab if c.kind == "cat" else ()) & key)
     own = len(name_words(decision))
-    if k and ref and name_words(ref) & key:
-        k += len(name_words(ref) & key)
-        own += len(name_words(ref))
+    ref_words = name_words(ref) if k and ref else frozenset()
+    if ref_words & key:
+        k += len(ref_words & key)
+        own += len(ref_words)
     return k, k / max(own, 1)
 
 
