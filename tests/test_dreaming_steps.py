@@ -274,3 +274,45 @@ def test_of_two_decisions_named_by_as_many_words_the_one_named_by_more_of_its_ow
                            criteria={"main.safe": cause == "none"}))
     fams = {lab: cols for _, lab, cols in steps.focus_families(update(InductionStats.empty(), eps))}
     assert fams[("cause", "dark")] == ("output.shade_fraction",)
+
+
+def shade_team(seed: int = 0, *, named_separates: bool = True, runs: int = 40) -> list[Episode]:
+    """14 of 40 landings fly the camera, 5 of them lose lock: "the approach was in shade". The site's own shade
+    separates the losses perfectly; with `named_separates` the approach's shade does too, but for one camera
+    landing from a sunlit site over a shaded approach that held lock. Without it the approach's shade is noise."""
+    rng = np.random.default_rng(seed)
+    cam = list(range(0, runs, 3))[:14]
+    lost, odd = cam[:5], cam[5]
+    eps = []
+    for i in range(runs):
+        if i in lost:
+            approach, site = (rng.uniform(0.5, 0.9) if named_separates else rng.uniform(0.0, 0.3)), rng.uniform(0.5, 0.9)
+        elif i == odd:
+            approach, site = (0.6 if named_separates else 0.1), 0.1
+        elif i in cam:
+            approach, site = rng.uniform(0.0, 0.3), rng.uniform(0.0, 0.3)
+        else:
+            approach, site = rng.uniform(0.0, 1.0), rng.uniform(0.0, 1.0)
+        cause, why = ("lost_lock", "The camera lost lock: the approach was in shade.") if i in lost else \
+            ("no_signal", "The beacon stayed off.") if i in (1, 4, 7) else ("none", NOMINAL)
+        eps.append(Episode(specialist="nav", run_id=f"r{i:03d}", passed=cause == "none", cause=cause, explanation=why,
+                           features={"input.approach_shade_fraction": float(approach), "input.shade_fraction": float(site),
+                                     "output.sensor": "camera" if i in cam else "lidar"},
+                           criteria={"main.safe": cause == "none"}))
+    return eps
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_passed_family_takes_its_condition_from_the_input_its_failures_name_best(seed):
+    """'The approach was in shade' names `approach_shade_fraction` by two words, the site's `shade_fraction` by
+    one. Both are in the family and its p-value is the same as ever; when a condition on the approach's shade
+    holds up under the family's bound, it speaks, though the site's shade split these 40 runs a little better
+    (a sunlit site is no condition a later playbook that keeps sites sunlit would ever meet). When the approach's
+    shade explains nothing, the condition comes from the other input named, as before."""
+    stats = update(InductionStats.empty(), shade_team(seed))
+    (family,) = steps.focused_tests(stats)
+    assert set(family.columns) == {"input.approach_shade_fraction", "input.shade_fraction", "output.sensor"}
+    (rule,) = steps.induce_focused(stats)
+    assert rule.rule.when[0].field == "input.approach_shade_fraction" and rule.rule.require.describe() == "output.sensor == lidar"
+    (rule,) = steps.induce_focused(update(InductionStats.empty(), shade_team(seed, named_separates=False)))
+    assert rule.rule.when[0].field == "input.shade_fraction"

@@ -183,20 +183,15 @@ def _named(c: Column, key: set[str]) -> tuple[int, float]:
     return k, k / max(own, 1)
 
 
-def focus_families(stats: InductionStats) -> list[Family]:
-    """(specialist, failure label, columns): per label, the features named by the words its failed runs' explanations share.
-
-    A rule may require one of the specialist's decisions so named, optionally when something it was
-    handed (`input.*`) and so named holds. The families are fixed before any p-value is computed and
-    travel with the outcomes under permutation, so their own Westfall-Young bound stays valid.
-    """
+def focus_keys(stats: InductionStats) -> dict[Label, set[str]]:
+    """Per failure label, the words at least FOCUS_SHARE of its failed runs' explanations use, FOCUS_CONTRAST more than the rest."""
     tables = list(stats.tables.values())
     real = _outcomes(tables)
     said = _run_words(tables)
     runs = sorted(real)
     # a cause reads its outcome's own words; a criterion also its rationale's
     heard_by = {too: {r: _heard(said.get(r, frozenset()), too) for r in runs} for too in (False, True)}
-    out: list[Family] = []
+    out: dict[Label, set[str]] = {}
     for lab in _labels(stats, FOCUS_MIN_SUPPORT)[1:]:
         failed = [r for r in runs if _failed(real[r], lab)]
         others = [r for r in runs if not _failed(real[r], lab)]
@@ -206,8 +201,27 @@ def focus_families(stats: InductionStats) -> list[Family]:
         k1 = Counter(w for r in failed for w in heard[r])
         k0 = Counter(w for r in others for w in heard[r])
         key = {w for w, k in k1.items() if k / len(failed) >= FOCUS_SHARE and k / len(failed) - k0[w] / len(others) >= FOCUS_CONTRAST}
-        if not key:
-            continue
+        if key:
+            out[lab] = key
+    return out
+
+
+def _best_named_inputs(t: Table, columns: Sequence[str], key: set[str]) -> tuple[str, ...]:
+    """The family's columns with only the inputs its failure's words name best: the conditions its text points at."""
+    named = {c.name: _named(c, key) for c in t.columns if c.name in columns and c.name.startswith("input.")}
+    best = max(named.values(), default=(0, 0.0))
+    return tuple(n for n in columns if not n.startswith("input.") or named.get(n) == best)
+
+
+def focus_families(stats: InductionStats) -> list[Family]:
+    """(specialist, failure label, columns): per label, the features named by the words its failed runs' explanations share.
+
+    A rule may require one of the specialist's decisions so named, optionally when something it was
+    handed (`input.*`) and so named holds. The families are fixed before any p-value is computed and
+    travel with the outcomes under permutation, so their own Westfall-Young bound stays valid.
+    """
+    out: list[Family] = []
+    for lab, key in focus_keys(stats).items():
         for spec in sorted(stats.tables):
             t = stats.tables[spec]
             # a decision counts by its own name's words, so the decisions named best carry the family, with every
@@ -295,17 +309,28 @@ def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]
     if cutoff is None:
         return []
     real = _outcomes(list(stats.tables.values()))
+    keys = focus_keys(stats)
     found: list[InducedRule] = []
     for t in tests:
         if t.p_value > cutoff:
             break
         bound = max(_quantile(t.null, (cutoff * (len(t.null) + 1) - 1) / len(t.null)), t.observed)
-        views = [InductionStats({t.specialist: _relabel(focus_table(stats.tables[t.specialist], t.columns), real, lab)}, stats.max_episodes, stats.max_features, stats.max_categories)
-                 for lab in t.labels]
+        table = stats.tables[t.specialist]
+
+        def rules(lab: Label, cols: tuple[str, ...], log_threshold: float, max_rules: int) -> list[InducedRule]:
+            view = InductionStats({t.specialist: _relabel(focus_table(table, cols), real, lab)}, stats.max_episodes, stats.max_features, stats.max_categories)
+            return induce_from_stats(view, min_support=FOCUS_MIN_SUPPORT, alpha=ALPHA, max_rules=max_rules, seed=seed,
+                                     log_threshold=log_threshold, conditions_in_null=True, condition_prefix="input.")
 
         def search(log_threshold: float, max_rules: int) -> list[InducedRule]:
-            return [r for view in views for r in induce_from_stats(view, min_support=FOCUS_MIN_SUPPORT, alpha=ALPHA, max_rules=max_rules, seed=seed,
-                                                                   log_threshold=log_threshold, conditions_in_null=True, condition_prefix="input.")]
+            # the bound covers every candidate of the family, so any that passes may speak: a condition on the inputs
+            # the failure's words name best is taken first, and the search runs over every input only without one
+            out: list[InducedRule] = []
+            for lab in t.labels:
+                best = _best_named_inputs(table, t.columns, keys.get(lab, set()))
+                first = rules(lab, best, log_threshold, max_rules) if best != t.columns else []
+                out += first if any(r.rule.when for r in first) else rules(lab, t.columns, log_threshold, max_rules)
+            return out
 
         # when the family's best candidate did not hold up as a rule (its condition added nothing, say), the family
         # still passed, so its best rule that does hold up may speak for it, if its own p is within the cutoff
