@@ -213,15 +213,16 @@ def _best_named_inputs(t: Table, columns: Sequence[str], key: set[str]) -> tuple
     return tuple(n for n in columns if not n.startswith("input.") or named.get(n) == best)
 
 
-def focus_families(stats: InductionStats) -> list[Family]:
+def focus_families(stats: InductionStats, keys: dict[Label, set[str]] | None = None) -> list[Family]:
     """(specialist, failure label, columns): per label, the features named by the words its failed runs' explanations share.
 
     A rule may require one of the specialist's decisions so named, optionally when something it was
     handed (`input.*`) and so named holds. The families are fixed before any p-value is computed and
     travel with the outcomes under permutation, so their own Westfall-Young bound stays valid.
+    `keys` are `focus_keys(stats)`, when the caller already has them.
     """
     out: list[Family] = []
-    for lab, key in focus_keys(stats).items():
+    for lab, key in (focus_keys(stats) if keys is None else keys).items():
         for spec in sorted(stats.tables):
             t = stats.tables[spec]
             # a decision counts by its own name's words, so the decisions named best carry the family, with every
@@ -262,7 +263,7 @@ class FocusTest:
     null: np.ndarray = dataclasses.field(repr=False, compare=False)
 
 
-def focused_tests(stats: InductionStats, *, seed: int = 0) -> list[FocusTest]:
+def focused_tests(stats: InductionStats, *, seed: int = 0, keys: dict[Label, set[str]] | None = None) -> list[FocusTest]:
     """Every focused family's permutation test, most significant first.
 
     Families of one specialist that name the same columns under labels failing mostly the same runs
@@ -277,7 +278,7 @@ def focused_tests(stats: InductionStats, *, seed: int = 0) -> list[FocusTest]:
     runs = sorted(real)
     perms = _permutations(len(real), FOCUS_PERMUTATIONS, seed + 1)  # the same shuffles for every family
     groups: list[tuple[str, tuple[str, ...], list[Label], set[str], float, np.ndarray]] = []
-    for family in focus_families(stats):
+    for family in focus_families(stats, keys):
         got = focus_null(stats, family, real, perms, seed=seed)
         if got is None:
             continue
@@ -304,12 +305,12 @@ def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]
     proposal at all happens with probability at most about ALPHA (the chance that some family passes);
     with several real mechanisms the bound loosens for each one found, as it should.
     """
-    tests = focused_tests(stats, seed=seed)
+    keys = focus_keys(stats)  # the families' words, read once: they also say which conditions to search first
+    tests = focused_tests(stats, seed=seed, keys=keys)
     cutoff = bh_cutoff([t.p_value for t in tests])
     if cutoff is None:
         return []
     real = _outcomes(list(stats.tables.values()))
-    keys = focus_keys(stats)
     found: list[InducedRule] = []
     for t in tests:
         if t.p_value > cutoff:
