@@ -68,7 +68,45 @@ def test_a_cause_and_the_criterion_it_fails_are_tested_as_one_hypothesis():
     assert any(t.labels == (("cause", "lost_lock"),) for t in tests)
     assert beacon[0].p_value <= 0.01
     _, found, _ = steps.induce_all(None, eps, ["site", "nav"])
-    assert "require output.beacon_on == True" in {r.rule.describe() for rs in found.values() for r in rs}
+    beacon_rules = [r for rs in found.values() for r in rs if r.rule.describe() == "require output.beacon_on == True"]
+    assert beacon_rules and beacon_rules[0].label in ("cause:no_signal", "link.ok")
+
+
+def _boulder_field(runs: int, seed: int, advisory: bool) -> list[Episode]:
+    """Boulders cluster on crater rims: two strikes in `runs`, but many more near misses, recorded by an advisory
+    criterion (`land.boulder_clearance`) that never fails a run."""
+    rng = np.random.default_rng(seed)
+    rim = rng.uniform(0.0, 300.0, runs)
+    close = np.flatnonzero(rim < 80.0)
+    struck = set(close[:2].tolist())
+    near = {int(i) for i in close[2:] if i % 4 != 0}
+    eps = []
+    for i in range(runs):
+        told = f" It came down {rim[i]:.0f} m from the nearest fresh crater rim."
+        if i in struck:
+            cause, why = "boulder_strike", "A boulder under a footpad tipped the lander." + told
+        elif i in near:
+            cause, why = "none", NOMINAL + " A boulder lay under the footprint; no footpad struck it." + told
+        else:
+            cause, why = "none", NOMINAL
+        criteria = {"land.upright": i not in struck}
+        if advisory:
+            criteria["land.boulder_clearance"] = i not in struck and i not in near
+        feats = {"output.rim_distance_m": float(rim[i]), **{f"output.noise{k}": float(rng.normal()) for k in range(6)}}
+        eps.append(Episode(specialist="site", run_id=f"r{i:03d}", features=feats, passed=cause == "none", cause=cause,
+                           explanation=why, criteria=criteria))
+    return eps
+
+
+def test_near_misses_carry_a_rule_their_rare_failures_cannot():
+    """Two strikes in 40 runs are too few for a rule; the near misses an advisory criterion records are not, and the
+    rule says which label it was tested on."""
+    for seed in range(3):
+        _, found, _ = steps.induce_all(None, _boulder_field(40, seed, advisory=True), ["site"])
+        rim = [r for r in found["site"] if r.rule.require.field == "output.rim_distance_m"]
+        assert rim and rim[0].rule.require.op == ">=" and rim[0].label == "land.boulder_clearance", (seed, found)
+        _, blind, _ = steps.induce_all(None, _boulder_field(40, seed, advisory=False), ["site"])
+        assert not any(r.rule.require.field == "output.rim_distance_m" for r in blind["site"]), (seed, blind)
 
 
 def test_three_explained_failures_are_enough_for_a_rule_and_unexplained_ones_are_not():

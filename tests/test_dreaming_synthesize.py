@@ -76,6 +76,16 @@ def test_offline_lessons_carry_figures_and_only_schema_tokens(data):
     _no_trace_text([d.lesson.text for d in deltas])
 
 
+def test_a_rule_tested_on_one_criterion_says_which_failed(data):
+    """A rule learned from an advisory criterion counts near misses, not lost missions: its text says so."""
+    _, induced, _ = data
+    r = induced[0]
+    near = synthesize_offline([r.model_copy(update={"label": "land.slope_margin"})], dream_id="d")[0].lesson.text
+    cause = synthesize_offline([r.model_copy(update={"label": "cause:tip_over"})], dream_id="d")[0].lesson.text
+    assert f"{r.failures} failed land.slope_margin ({r.precision:.0%})" in near
+    assert f"{r.failures} failed ({r.precision:.0%})" in cause and "cause:" not in cause
+
+
 def test_offline_refuses_rules_with_unsafe_tokens(data):
     _, induced, _ = data
     evil = induced[0].model_copy(update={"rule": Rule(require=Condition(field="output.mode", op="==", value=POISON))})

@@ -139,6 +139,17 @@ def test_non_gate_failure_can_still_pass():
     assert v.passed is True and v.failed_gates == [] and v.result("b").passed is False
 
 
+def test_advisory_criterion_is_graded_but_never_scored_or_gating():
+    speed = det("speed", weight=2, path="m.v", op="<=", full=2, partial=3)
+    margin = det("slope_margin", weight=0, path="m.slope", op="<=", full=8, units="deg")
+    near_miss = Grader(rubric(speed, margin, threshold=0.8)).grade({"m": {"v": 1.5, "slope": 9.5}})
+    clean = Grader(rubric(speed, threshold=0.8)).grade({"m": {"v": 1.5}})
+    assert near_miss.passed is clean.passed is True and near_miss.score == clean.score == 1.0
+    m = near_miss.result("slope_margin")
+    assert (m.passed, m.score, m.weight, m.rationale) == (False, 0.0, 0.0, "measured 9.5 deg; expected <= 8 deg")
+    assert [f["criterion"] for f in near_miss.feedback()] == ["slope_margin"]
+
+
 def test_unscored_is_neither_pass_nor_fail():
     scored = [det("a", weight=2, path="m.a", op="<=", full=1, partial=2), det("b", path="m.b", op="is_true")]
     gate_missing = det("g", gate=True, weight=5, path="m.absent", op="is_true")

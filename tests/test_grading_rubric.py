@@ -99,6 +99,11 @@ _GOOD_CRITERION = """\
         ("id: x\nversion: 1\npass_threshold: 0.5\ncriteria:\n" + _GOOD_CRITERION.replace("telemetry.touchdown", "telemetry..touchdown"),
          8, "criteria[0].path", "malformed path"),
         ("id: x\nversion: 1\npass_threshold: 0.5\ncriteria:\n" + _GOOD_CRITERION + "    gate: maybe\n", 11, "criteria[0].gate", "valid boolean"),
+        ("id: x\nversion: 1\npass_threshold: 0.5\ncriteria:\n" + _GOOD_CRITERION + "    weight: -1\n", 11, "criteria[0].weight", "greater than or equal to 0"),
+        ("id: x\nversion: 1\npass_threshold: 0.5\ncriteria:\n" + _GOOD_CRITERION + "    weight: 0\n    gate: true\n", 12, "criteria[0].gate",
+         "advisory criterion (weight 0) cannot be a gate"),
+        ("id: x\nversion: 1\npass_threshold: 0.5\ncriteria:\n" + _GOOD_CRITERION + "    weight: 0\n", 11, "criteria[0].weight",
+         "every criterion is advisory"),
         ("id: x\nversion: 1\npass_threshold: 0.5\ncriteria:\n  - id: q\n    kind: model\n    description: d\n    question: ok?\n"
          "    scale: {min: 0, max: 4, pass_at: 5}\n    evidence: [report]\n", 9, "criteria[0].scale.pass_at", "must lie within [0, 4]"),
         ("id: x\nversion: 1\npass_threshold: 0.5\ncriteria:\n  - id: q\n    kind: model\n    description: d\n    question: ok?\n"

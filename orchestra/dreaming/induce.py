@@ -82,6 +82,7 @@ class InducedRule(BaseModel):
     q_value: float
     trace_ids: list[str] = Field(default_factory=list, description="failed violators, most recent last")
     criteria: list[str] = Field(default_factory=list, description="criteria violators failed more often than satisfiers")
+    label: str = Field("", description="what counted as failing: '' the run's verdict, 'cause:<name>' one cause, else one criterion")
 
 
 def induce(episodes: Iterable[Episode], *, min_support: int = 8, alpha: float = 0.05, max_rules: int = 5, seed: int = 0,

@@ -76,6 +76,17 @@ def _failed(outcome: Outcome, label: Label) -> bool:
     return bool(outcome[2].get(label[1], False))
 
 
+def label_name(label: Label) -> str:
+    """A label as an induced rule records it: '' for the verdict, 'cause:<name>', or the criterion's key."""
+    if label is None:
+        return ""
+    return f"cause:{label[1]}" if label[0] == "cause" else str(label[1])
+
+
+def _labelled(rules: list[InducedRule], label: Label) -> list[InducedRule]:
+    return [r.model_copy(update={"label": label_name(label)}) for r in rules]
+
+
 def _labels(stats: InductionStats, min_count: int) -> list[Label]:
     """Overall pass/fail, each cause and each criterion failed in at least `min_count` runs; one name per set of runs."""
     real = _outcomes(list(stats.tables.values()))
@@ -320,8 +331,8 @@ def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]
 
         def rules(lab: Label, cols: tuple[str, ...], log_threshold: float, max_rules: int) -> list[InducedRule]:
             view = InductionStats({t.specialist: _relabel(focus_table(table, cols), real, lab)}, stats.max_episodes, stats.max_features, stats.max_categories)
-            return induce_from_stats(view, min_support=FOCUS_MIN_SUPPORT, alpha=ALPHA, max_rules=max_rules, seed=seed,
-                                     log_threshold=log_threshold, conditions_in_null=True, condition_prefix="input.")
+            return _labelled(induce_from_stats(view, min_support=FOCUS_MIN_SUPPORT, alpha=ALPHA, max_rules=max_rules, seed=seed,
+                                               log_threshold=log_threshold, conditions_in_null=True, condition_prefix="input."), lab)
 
         def search(log_threshold: float, max_rules: int) -> list[InducedRule]:
             # the bound covers every candidate of the family, so any that passes may speak: a condition on the inputs
@@ -374,7 +385,7 @@ def induce_general(stats: InductionStats, variants: list[tuple[str, Label]], *, 
     found: list[InducedRule] = []
     for spec, label in variants:
         view = InductionStats({spec: _relabel(stats.tables[spec], real, label)}, stats.max_episodes, stats.max_features, stats.max_categories)
-        found += induce_from_stats(view, min_support=MIN_SUPPORT, alpha=ALPHA, max_rules=MAX_RULES, seed=seed, log_threshold=threshold)
+        found += _labelled(induce_from_stats(view, min_support=MIN_SUPPORT, alpha=ALPHA, max_rules=MAX_RULES, seed=seed, log_threshold=threshold), label)
     return found
 
 

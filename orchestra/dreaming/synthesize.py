@@ -78,7 +78,9 @@ def lesson_text(r: InducedRule) -> str:
         head = head[0].upper() + head[1:]
     who = f"{r.support} runs" if r.runs == r.support else f"{r.support} episodes ({r.runs} runs)"
     p = f"p={r.p_value:.2g}" if r.p_value > 0 else "p<1e-300"
-    text = (f"{head}. Evidence: in {who} that broke it, {r.failures} failed ({r.precision:.0%}) "
+    # a rule tested on one criterion (an advisory one counts near misses) says so: not every such run failed its mission
+    failed = f"failed {r.label}" if r.label and not r.label.startswith("cause:") and SAFE_NAME.match(r.label) else "failed"
+    text = (f"{head}. Evidence: in {who} that broke it, {r.failures} {failed} ({r.precision:.0%}) "
             f"vs {r.baseline_failure_rate:.0%} otherwise; {p}.")
     crit = [c for c in r.criteria if SAFE_NAME.match(c)]
     if crit:

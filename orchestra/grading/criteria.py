@@ -17,6 +17,11 @@ threshold, a non-boolean for `is_true`) raises `Ungradeable`: grading failed,
 so the criterion goes unscored rather than failed.
 
 A model criterion passes when the judge's score is at least `scale.pass_at`.
+
+A criterion of weight 0 is *advisory*: graded and recorded like any other (a near
+miss, such as a touchdown slope past a safety margin but under the limit), but left
+out of the score and the pass, so it can never be a gate. Dreaming reads advisory
+failures as labels: near misses are more frequent than the failures they warn of.
 """
 
 from __future__ import annotations
@@ -67,8 +72,19 @@ class Scale(_Strict):
 class _Criterion(_Strict):
     id: str = Field(pattern=ID_PATTERN)
     description: str
-    weight: float = Field(1.0, gt=0)
+    weight: float = Field(1.0, ge=0)
     gate: bool = False
+
+    @model_validator(mode="after")
+    def _advisory_is_no_gate(self) -> "_Criterion":
+        # weight 0 makes a criterion advisory: graded and recorded (a near miss), never part of the score or the pass
+        if self.weight == 0 and self.gate:
+            raise rubric_error("an advisory criterion (weight 0) cannot be a gate", "gate")
+        return self
+
+    @property
+    def advisory(self) -> bool:
+        return self.weight == 0
 
 
 def _check_path(path: str) -> str:

@@ -44,6 +44,8 @@ class Rubric(_Strict):
             if c.id in seen:
                 raise PydanticCustomError("rubric", "{msg}", {"msg": f"duplicate criterion id {c.id!r}", "at": f"{i}.id"})
             seen.add(c.id)
+        if all(c.weight == 0 for c in v):
+            raise PydanticCustomError("rubric", "{msg}", {"msg": "every criterion is advisory (weight 0): nothing could pass", "at": "0.weight"})
         return v
 
     def criterion(self, cid: str) -> Criterion:
