@@ -84,6 +84,10 @@ def test_a_rule_tested_on_one_criterion_says_which_failed(data):
     cause = synthesize_offline([r.model_copy(update={"label": "cause:tip_over"})], dream_id="d")[0].lesson.text
     assert f"{r.failures} failed land.slope_margin ({r.precision:.0%})" in near
     assert f"{r.failures} failed ({r.precision:.0%})" in cause and "cause:" not in cause
+    # a model writing the text sees the same: which runs the failures are
+    pack = evidence_pack([r.model_copy(update={"label": "land.slope_margin"}), r.model_copy(update={"label": "cause:tip_over"}), r],
+                         [], specialist=r.specialist)
+    assert [e["failures_counted"] for e in pack["induced_rules"]] == ["runs that failed land.slope_margin", "runs failed by tip_over", "failed runs"]
 
 
 def test_offline_refuses_rules_with_unsafe_tokens(data):

@@ -76,7 +76,7 @@ def _failed(outcome: Outcome, label: Label) -> bool:
     return bool(outcome[2].get(label[1], False))
 
 
-def label_name(label: Label) -> str:
+def _label_name(label: Label) -> str:
     """A label as an induced rule records it: '' for the verdict, 'cause:<name>', or the criterion's key."""
     if label is None:
         return ""
@@ -84,7 +84,7 @@ def label_name(label: Label) -> str:
 
 
 def _labelled(rules: list[InducedRule], label: Label) -> list[InducedRule]:
-    return [r.model_copy(update={"label": label_name(label)}) for r in rules]
+    return [r.model_copy(update={"label": _label_name(label)}) for r in rules]
 
 
 def _labels(stats: InductionStats, min_count: int) -> list[Label]:

@@ -79,7 +79,7 @@ def lesson_text(r: InducedRule) -> str:
     who = f"{r.support} runs" if r.runs == r.support else f"{r.support} episodes ({r.runs} runs)"
     p = f"p={r.p_value:.2g}" if r.p_value > 0 else "p<1e-300"
     # a rule tested on one criterion (an advisory one counts near misses) says so: not every such run failed its mission
-    failed = f"failed {r.label}" if r.label and not r.label.startswith("cause:") and SAFE_NAME.match(r.label) else "failed"
+    failed = f"failed {r.label}" if r.label and ":" not in r.label and SAFE_NAME.match(r.label) else "failed"
     text = (f"{head}. Evidence: in {who} that broke it, {r.failures} {failed} ({r.precision:.0%}) "
             f"vs {r.baseline_failure_rate:.0%} otherwise; {p}.")
     crit = [c for c in r.criteria if SAFE_NAME.match(c)]
@@ -340,7 +340,16 @@ def _rule_entry(i: int, r: InducedRule) -> dict[str, Any]:
         "precision": round(r.precision, 4), "baseline_failure_rate": round(r.baseline_failure_rate, 4),
         "lift": round(r.lift, 3), "p_value": float(f"{r.p_value:.3g}"), "q_value": float(f"{r.q_value:.3g}"),
         "criteria": [c for c in r.criteria if SAFE_NAME.match(c)],
+        "failures_counted": _safe_label(r.label),
     }
+
+
+def _safe_label(label: str) -> str:
+    """What a rule's failures are: the verdict, one cause or one criterion (an advisory criterion counts near misses)."""
+    if not label:
+        return "failed runs"
+    kind, _, name = label.rpartition(":")
+    return f"runs failed by {name}" if kind == "cause" and SAFE_NAME.match(name) else (f"runs that failed {label}" if SAFE_NAME.match(label) else "other")
 
 
 def _rule_text(rule: Rule | None) -> str:

@@ -78,7 +78,7 @@ class _Criterion(_Strict):
     @model_validator(mode="after")
     def _advisory_is_no_gate(self) -> "_Criterion":
         # weight 0 makes a criterion advisory: graded and recorded (a near miss), never part of the score or the pass
-        if self.weight == 0 and self.gate:
+        if self.advisory and self.gate:
             raise rubric_error("an advisory criterion (weight 0) cannot be a gate", "gate")
         return self
 

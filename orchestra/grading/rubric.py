@@ -44,7 +44,7 @@ class Rubric(_Strict):
             if c.id in seen:
                 raise PydanticCustomError("rubric", "{msg}", {"msg": f"duplicate criterion id {c.id!r}", "at": f"{i}.id"})
             seen.add(c.id)
-        if all(c.weight == 0 for c in v):
+        if all(c.advisory for c in v):
             raise PydanticCustomError("rubric", "{msg}", {"msg": "every criterion is advisory (weight 0): nothing could pass", "at": "0.weight"})
         return v
 
