@@ -73,40 +73,60 @@ def test_a_cause_and_the_criterion_it_fails_are_tested_as_one_hypothesis():
 
 
 def _boulder_field(runs: int, seed: int, advisory: bool) -> list[Episode]:
-    """Boulders cluster on crater rims: two strikes in `runs`, but many more near misses, recorded by an advisory
-    criterion (`land.boulder_clearance`) that never fails a run."""
+    """Boulders cluster on crater rims: one strike in `runs`, but many more near misses, recorded by an advisory
+    criterion (`land.advisory.boulder_clearance`) that never fails a run. A beacon left off (every tenth run) is a
+    failure mechanism of its own, seen often enough for its family to pass."""
     rng = np.random.default_rng(seed)
     rim = rng.uniform(0.0, 300.0, runs)
-    close = np.flatnonzero(rim < 80.0)
-    struck = set(close[:2].tolist())
-    near = {int(i) for i in close[2:] if i % 4 != 0}
+    silent = {i for i in range(runs) if i % 10 == 3}
+    close = [int(i) for i in np.flatnonzero(rim < 80.0) if i not in silent]
+    struck = set(close[:1])
+    near = {i for i in close[1:] if i % 4 != 0}
     eps = []
     for i in range(runs):
         told = f" It came down {rim[i]:.0f} m from the nearest fresh crater rim."
         if i in struck:
             cause, why = "boulder_strike", "A boulder under a footpad tipped the lander." + told
+        elif i in silent:
+            cause, why = "no_signal", "Landed, but the beacon stayed off: no signal home."
         elif i in near:
             cause, why = "none", NOMINAL + " A boulder lay under the footprint; no footpad struck it." + told
         else:
             cause, why = "none", NOMINAL
         criteria = {"land.upright": i not in struck}
         if advisory:
-            criteria["land.boulder_clearance"] = i not in struck and i not in near
-        feats = {"output.rim_distance_m": float(rim[i]), **{f"output.noise{k}": float(rng.normal()) for k in range(6)}}
+            criteria["land.advisory.boulder_clearance"] = i not in struck and i not in near
+        feats = {"output.rim_distance_m": float(rim[i]), "output.beacon_on": i not in silent,
+                 **{f"output.noise{k}": float(rng.normal()) for k in range(6)}}
         eps.append(Episode(specialist="site", run_id=f"r{i:03d}", features=feats, passed=cause == "none", cause=cause,
                            explanation=why, criteria=criteria))
     return eps
 
 
 def test_near_misses_carry_a_rule_their_rare_failures_cannot():
-    """Two strikes in 40 runs are too few for a rule; the near misses an advisory criterion records are not, and the
+    """One strike in 40 runs is too few for a rule; the near misses an advisory criterion records are not, and the
     rule says which label it was tested on."""
     for seed in range(3):
         _, found, _ = steps.induce_all(None, _boulder_field(40, seed, advisory=True), ["site"])
         rim = [r for r in found["site"] if r.rule.require.field == "output.rim_distance_m"]
-        assert rim and rim[0].rule.require.op == ">=" and rim[0].label == "land.boulder_clearance", (seed, found)
+        assert rim and rim[0].rule.require.op == ">=" and rim[0].label == "land.advisory.boulder_clearance", (seed, found)
         _, blind, _ = steps.induce_all(None, _boulder_field(40, seed, advisory=False), ["site"])
         assert not any(r.rule.require.field == "output.rim_distance_m" for r in blind["site"]), (seed, blind)
+
+
+def test_near_misses_cost_the_failure_families_nothing():
+    """Gatekeeping: failure families are tested as if no near miss were recorded, and near-miss families share only
+    the alpha the failure families earned. With no failure family passing, near misses alone propose nothing."""
+    for seed in range(3):
+        with_near = steps.induce_focused(update(InductionStats.empty(), _boulder_field(40, seed, advisory=True)), seed=seed)
+        without = steps.induce_focused(update(InductionStats.empty(), _boulder_field(40, seed, advisory=False)), seed=seed)
+        failure_rules = [r for r in with_near if r.label != "land.advisory.boulder_clearance"]
+        assert [(r.rule, r.p_value) for r in failure_rules] == [(r.rule, r.p_value) for r in without], seed
+        assert any(r.rule.require.field == "output.beacon_on" for r in without)
+        quiet = [e.model_copy(update={"passed": True, "cause": "none", "explanation": NOMINAL}) if e.cause == "no_signal" else e
+                 for e in _boulder_field(40, seed, advisory=True)]
+        assert not any(r.label == "land.advisory.boulder_clearance"
+                       for r in steps.induce_focused(update(InductionStats.empty(), quiet), seed=seed)), seed
 
 
 def test_three_explained_failures_are_enough_for_a_rule_and_unexplained_ones_are_not():

@@ -21,7 +21,7 @@ from ..models.base import Model
 from ..playbook import Playbook
 from ..rules import Rule
 from .curate import Delta, curate, loosens, update_counts
-from .episodes import CRITERION_WORD, Episode, FailureSignature, name_words
+from .episodes import ADVISORY, CRITERION_WORD, Episode, FailureSignature, name_words
 from .induce import InducedRule, NullSearch, _Search, focus_table, induce_from_stats
 from .stats import RATIO, Column, InductionStats, Table, failure_signatures, update
 from .synthesize import synthesize_offline, synthesize_with_model
@@ -112,9 +112,14 @@ def _labels(stats: InductionStats, min_count: int) -> list[Label]:
     return unique
 
 
+def _advisory(label: Label) -> bool:
+    """A near-miss label: an advisory criterion's, tested only after the failure labels (see `induce_focused`)."""
+    return label is not None and label[0] == "criterion" and f".{ADVISORY}" in str(label[1])
+
+
 def _variants(stats: InductionStats) -> list[tuple[str, Label]]:
     """(specialist, label) pairs to test: overall pass/fail, each recurring cause, each often-failed criterion."""
-    labels = _labels(stats, MIN_SUPPORT)
+    labels = [lab for lab in _labels(stats, MIN_SUPPORT) if not _advisory(lab)]
     return [(spec, lab) for spec in sorted(stats.tables) for lab in labels]
 
 
@@ -297,7 +302,7 @@ def focused_tests(stats: InductionStats, *, seed: int = 0, keys: dict[Label, set
         fails = {r for r in runs if _failed(real[r], lab)}
         key = tuple(sorted(cols))
         for k, (s, c, labels, members, observed, null) in enumerate(groups):
-            if (s, c) == (spec, key) and _same_failures(fails, members):
+            if (s, c) == (spec, key) and _same_failures(fails, members) and _advisory(lab) == _advisory(labels[0]):
                 groups[k] = (s, c, labels + [lab], members | fails, min(observed, got[0]), np.minimum(null, got[1]))
                 break
         else:
@@ -318,14 +323,20 @@ def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]
     """
     keys = focus_keys(stats)  # the families' words, read once: they also say which conditions to search first
     tests = focused_tests(stats, seed=seed, keys=keys)
-    cutoff = bh_cutoff([t.p_value for t in tests])
-    if cutoff is None:
+    # gatekeeping: failure families first, exactly as if no near misses were recorded; near-miss families then
+    # share only the alpha the failure families earned (alpha x the share of them that passed), so they cost nothing
+    primary = [t.p_value for t in tests if not _advisory(t.labels[0])]
+    first = bh_cutoff(primary)
+    if first is None:
         return []
+    earned = ALPHA * sum(p <= first for p in primary) / len(primary)
+    second = bh_cutoff([t.p_value for t in tests if _advisory(t.labels[0])], alpha=earned)
     real = _outcomes(list(stats.tables.values()))
     found: list[InducedRule] = []
     for t in tests:
-        if t.p_value > cutoff:
-            break
+        cutoff = second if _advisory(t.labels[0]) else first
+        if cutoff is None or t.p_value > cutoff:
+            continue
         bound = max(_quantile(t.null, (cutoff * (len(t.null) + 1) - 1) / len(t.null)), t.observed)
         table = stats.tables[t.specialist]
 
