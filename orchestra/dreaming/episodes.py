@@ -22,8 +22,8 @@ _INSTRUCTION_WORD = r"(?:^|[_.\-])(?:ignore|disregard|forget|override|bypass|jai
 # A value or name that may appear in lesson text: short, no spaces, no markup, not instruction-shaped.
 SAFE_TOKEN = re.compile(rf"^(?!.*{_INSTRUCTION_WORD})[A-Za-z0-9_.\-]{{1,32}}$", re.IGNORECASE)
 # A feature name: dotted segments, each a safe token.
-ADVISORY = "advisory."  # infix of an advisory criterion's key (`land.advisory.slope_margin`): near misses, never failures
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,32}(\.[A-Za-z0-9_\-]{1,32}){0,7}$")
+ADVISORY = "advisory."  # infix of an advisory criterion's key (`land.advisory.slope_margin`): near misses, never failures
 
 
 class Episode(BaseModel):

@@ -325,16 +325,17 @@ def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]
     tests = focused_tests(stats, seed=seed, keys=keys)
     # gatekeeping: failure families first, exactly as if no near misses were recorded; near-miss families then
     # share only the alpha the failure families earned (alpha x the share of them that passed), so they cost nothing
-    primary = [t.p_value for t in tests if not _advisory(t.labels[0])]
-    first = bh_cutoff(primary)
-    if first is None:
+    near = [_advisory(t.labels[0]) for t in tests]
+    failures = [t.p_value for t, n in zip(tests, near) if not n]
+    failure_cutoff = bh_cutoff(failures)
+    if failure_cutoff is None:
         return []
-    earned = ALPHA * sum(p <= first for p in primary) / len(primary)
-    second = bh_cutoff([t.p_value for t in tests if _advisory(t.labels[0])], alpha=earned)
+    earned = ALPHA * sum(p <= failure_cutoff for p in failures) / len(failures)
+    near_miss_cutoff = bh_cutoff([t.p_value for t, n in zip(tests, near) if n], alpha=earned)
     real = _outcomes(list(stats.tables.values()))
     found: list[InducedRule] = []
-    for t in tests:
-        cutoff = second if _advisory(t.labels[0]) else first
+    for t, n in zip(tests, near):
+        cutoff = near_miss_cutoff if n else failure_cutoff
         if cutoff is None or t.p_value > cutoff:
             continue
         bound = max(_quantile(t.null, (cutoff * (len(t.null) + 1) - 1) / len(t.null)), t.observed)
@@ -351,8 +352,8 @@ def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]
             out: list[InducedRule] = []
             for lab in t.labels:
                 best = _best_named_inputs(table, t.columns, keys.get(lab, set()))
-                first = rules(lab, best, log_threshold, max_rules) if best != t.columns else []
-                out += first if any(r.rule.when for r in first) else rules(lab, t.columns, log_threshold, max_rules)
+                named = rules(lab, best, log_threshold, max_rules) if best != t.columns else []
+                out += named if any(r.rule.when for r in named) else rules(lab, t.columns, log_threshold, max_rules)
             return out
 
         # when the family's best candidate did not hold up as a rule (its condition added nothing, say), the family

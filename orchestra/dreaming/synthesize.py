@@ -79,7 +79,8 @@ def lesson_text(r: InducedRule) -> str:
     who = f"{r.support} runs" if r.runs == r.support else f"{r.support} episodes ({r.runs} runs)"
     p = f"p={r.p_value:.2g}" if r.p_value > 0 else "p<1e-300"
     # a rule tested on one criterion (an advisory one counts near misses) says so: not every such run failed its mission
-    failed = f"failed {r.label}" if r.label and ":" not in r.label and SAFE_NAME.match(r.label) else "failed"
+    criterion = _criterion_of(r.label)
+    failed = f"failed {criterion}" if criterion else "failed"
     text = (f"{head}. Evidence: in {who} that broke it, {r.failures} {failed} ({r.precision:.0%}) "
             f"vs {r.baseline_failure_rate:.0%} otherwise; {p}.")
     crit = [c for c in r.criteria if SAFE_NAME.match(c)]
@@ -344,12 +345,20 @@ def _rule_entry(i: int, r: InducedRule) -> dict[str, Any]:
     }
 
 
+def _criterion_of(label: str) -> str | None:
+    """The criterion key a rule was tested on (`InducedRule.label`), when it is one and safe to show."""
+    return label if label and ":" not in label and SAFE_NAME.match(label) else None
+
+
 def _safe_label(label: str) -> str:
     """What a rule's failures are: the verdict, one cause or one criterion (an advisory criterion counts near misses)."""
     if not label:
         return "failed runs"
     kind, _, name = label.rpartition(":")
-    return f"runs failed by {name}" if kind == "cause" and SAFE_NAME.match(name) else (f"runs that failed {label}" if SAFE_NAME.match(label) else "other")
+    if kind == "cause":
+        return f"runs failed by {name}" if SAFE_NAME.match(name) else "other"
+    criterion = _criterion_of(label)
+    return f"runs that failed {criterion}" if criterion else "other"
 
 
 def _rule_text(rule: Rule | None) -> str:
