@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from orchestra.dreaming.episodes import is_advisory_key
 from orchestra.dreaming.gate import gate
 from orchestra.dreaming.job import DreamBusy, _could_win, dream
 from orchestra.loader import load_workflow
@@ -179,6 +180,27 @@ def test_mined_episodes_carry_why_their_run_failed(pilot, db):
     failed = [e for e in episodes if not e.passed]
     assert failed and all("speed limit" in e.explanation and "measured" in e.explanation for e in failed)
     assert all(e.explanation == "" for e in episodes if e.passed)
+
+
+def test_a_weight_0_criterion_is_mined_under_its_advisory_key(pilot, db):
+    """Near misses are recorded by advisory criteria (weight 0); mining keys them `<stage>.advisory.<id>`, which
+    keeps them out of the failure labels, and a failed one still explains itself."""
+    from orchestra.dreaming.mine import mine
+
+    store = Store(db)
+    fly(pilot, store, range(6))
+    with store.transaction() as con:
+        for vid, verdict in con.execute("SELECT id, verdict FROM verdicts").fetchall():
+            v = json.loads(verdict)
+            v["criteria"].append({"id": "speed_margin", "weight": 0, "passed": False, "rationale": "measured 9; expected <= 8"})
+            con.execute("UPDATE verdicts SET verdict = ? WHERE id = ?", [json.dumps(v), vid])
+    episodes, _ = mine(store, "pilot")
+    assert episodes
+    for e in episodes:
+        advisory = [k for k in e.criteria if is_advisory_key(k)]
+        assert [k.rsplit(".", 2)[-2:] for k in advisory] == [["advisory", "speed_margin"]] and e.criteria[advisory[0]] is False
+        assert all(not is_advisory_key(k) for k in e.criteria if not k.endswith("speed_margin"))
+        assert "speed margin: measured 9" in e.explanation
 
 
 def test_a_moved_limit_is_flown_only_where_it_could_turn_a_failed_validation_run():

@@ -26,6 +26,16 @@ SAFE_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,32}(\.[A-Za-z0-9_\-]{1,32}){0,7}$")
 ADVISORY = "advisory."  # infix of an advisory criterion's key (`land.advisory.slope_margin`): near misses, never failures
 
 
+def criterion_key(stage: str, criterion_id: str, advisory: bool) -> str:
+    """How mining keys a criterion: `<stage>.<id>`, or `<stage>.advisory.<id>` for an advisory one (near misses)."""
+    return f"{stage}.{ADVISORY if advisory else ''}{criterion_id}"
+
+
+def is_advisory_key(key: str) -> bool:
+    """Whether a criterion key (`criterion_key`) is an advisory criterion's."""
+    return f".{ADVISORY}" in key
+
+
 class Episode(BaseModel):
     """What one specialist saw and decided in one run, and how the run came out."""
 

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from ..rules import flatten
 from ..store import Store
-from .episodes import ADVISORY, CRITERIA_MARK, Episode
+from .episodes import CRITERIA_MARK, Episode, criterion_key
 
 MINED_PHASES = (None, "", "train", "day")
 
@@ -141,7 +141,7 @@ def _final_criteria_batch(store: Store, run_ids: list[str]) -> tuple[dict[str, d
         crit = out.setdefault(run_id, {})
         for c in v.get("criteria", []):
             # an advisory criterion (weight 0) records near misses: its key says so, and dreaming tests it second
-            key = f"{v.get('stage') or 'main'}.{ADVISORY if c.get('weight') == 0 else ''}{c['id']}"
+            key = criterion_key(v.get("stage") or "main", c["id"], advisory=c.get("weight") == 0)
             crit[key] = None if c.get("unscored") else bool(c.get("passed"))
             if crit[key] is False:
                 failed.setdefault(run_id, {})[key] = f"{str(c['id']).replace('_', ' ')}: {c.get('rationale') or ''}"

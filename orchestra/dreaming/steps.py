@@ -21,7 +21,7 @@ from ..models.base import Model
 from ..playbook import Playbook
 from ..rules import Rule
 from .curate import Delta, curate, loosens, update_counts
-from .episodes import ADVISORY, CRITERION_WORD, Episode, FailureSignature, name_words
+from .episodes import CRITERION_WORD, Episode, FailureSignature, is_advisory_key, name_words
 from .induce import InducedRule, NullSearch, _Search, focus_table, induce_from_stats
 from .stats import RATIO, Column, InductionStats, Table, failure_signatures, update
 from .synthesize import synthesize_offline, synthesize_with_model
@@ -114,7 +114,7 @@ def _labels(stats: InductionStats, min_count: int) -> list[Label]:
 
 def _advisory(label: Label) -> bool:
     """A near-miss label: an advisory criterion's, tested only after the failure labels (see `induce_focused`)."""
-    return label is not None and label[0] == "criterion" and f".{ADVISORY}" in str(label[1])
+    return label is not None and label[0] == "criterion" and is_advisory_key(str(label[1]))
 
 
 def _variants(stats: InductionStats) -> list[tuple[str, Label]]:
