@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .cli import CliError, DbOpt, JsonOpt, app, console, emit_json, open_store, playbook_app
+from .report import dream_outcome
 
 RayAddressOpt = typer.Option(None, "--ray-address", help="Ray cluster for --executor ray: host:port, 'auto' or ray://host:10001 (default: $RAY_ADDRESS, else a local cluster).")
 
@@ -61,7 +62,7 @@ def dream(
     if g:
         console.print(f"gate on {g['n']} validation scenarios: current {g['current_success']:.0%} -> candidate {g['candidate_success']:.0%}; regressions: {g['regressions'] or 'none'}")
     for spec, d in doc["specialists"].items():
-        console.print(f"  {spec}: candidate v{d['candidate_version']} {'PROMOTED' if d['promoted'] else d.get('status', 'not promoted')}; deltas: {', '.join(x['op'] + ' ' + str(x['lesson_id']) for x in d['deltas']) or 'none'}")
+        console.print(f"  {spec}: {dream_outcome(d)}", markup=False, highlight=False)
 
 
 def _check_executor(executor: str, ray_address: str | None = None) -> None:

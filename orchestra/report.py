@@ -9,6 +9,23 @@ from typing import Any
 from .redact import redact
 
 
+def dream_outcome(d: dict[str, Any]) -> str:
+    """One specialist's part of a dream in words: what became of its candidate, or why there was none."""
+    deltas = ", ".join(f"{x['op']} {x.get('lesson_id')}" for x in d.get("deltas") or [])
+    status = d.get("status") or ("active" if d.get("promoted") else "unchanged")
+    cand, cur = d.get("candidate_version"), d.get("current_version")
+    if status == "active":
+        return f"v{cand} promoted over v{cur} ({deltas or 'lessons revised'})"
+    if status == "pending":
+        return f"candidate v{cand} awaits review ({deltas or 'lessons revised'})"
+    if status == "rejected":
+        return f"candidate v{cand} rejected by the gate ({deltas or 'lessons revised'}); v{cur} stays"
+    induced = len(d.get("induced") or [])
+    if not induced:
+        return f"no rule held up on these runs; v{cur} stays"
+    return f"{induced} rule{'s' if induced != 1 else ''} induced, none changed the playbook; v{cur} stays"
+
+
 def _plt() -> Any:
     import matplotlib
 
@@ -173,7 +190,7 @@ def write_report(summary: dict[str, Any], out: Path, wf: Any, evals: list[dict[s
             if g.get("reason"):
                 L.append(f"Not promoted: {g['reason']}.")
         for spec, d in (n.get("specialists") or {}).items():
-            L.append(f"- `{spec}`: candidate v{d.get('candidate_version')} {'promoted' if d.get('promoted') else 'not promoted'}; deltas: " + ", ".join(f"{x['op']} {x.get('lesson_id')}" for x in d.get("deltas", [])))
+            L.append(f"- `{spec}`: {dream_outcome(d)}")
         L.append("")
     L.append("## Lessons of the final playbooks (with provenance)\n")
     final = [v for v in summary["versions"] if v["arm"] == "dreaming"][-1]

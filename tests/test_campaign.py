@@ -100,7 +100,7 @@ def test_process_executor_gives_the_same_figures(pilot, tmp_path):
 
 
 def test_report_shows_leave_one_out_rounds_and_why_a_night_was_not_promoted(pilot, tmp_path):
-    from orchestra.report import write_report
+    from orchestra.report import dream_outcome, write_report
 
     s = run_campaign(pilot, CampaignConfig(nights=1, missions=20, validation=20, test=20, seed=1, executor="local"), db=tmp_path / "c.db", out=tmp_path / "r1")
     s["nights"][0]["gate"] = {**s["nights"][0]["gate"], "reason": "new lessons won no more validation scenarios than they lost",
@@ -114,6 +114,9 @@ def test_report_shows_leave_one_out_rounds_and_why_a_night_was_not_promoted(pilo
     assert "Not promoted: new lessons won no more validation scenarios than they lost." in report
     assert "Moved in: `require output.speed_mps <= 2.9` -> `require output.speed_mps <= 2.2`: 90.0% -> 95.0%, kept." in report
     assert "Moved in: `require output.gust_margin <= 4` -> `require output.gust_margin <= 3`: not flown (no failed validation run breaks the moved limit)." in report
+    for spec, d in s["nights"][0]["specialists"].items():
+        assert f"- `{spec}`: {dream_outcome(d)}" in report
+    assert "vNone" not in report
 
 
 def test_running_a_campaign_again_replaces_its_own_stores_and_nothing_beside_them(pilot, tmp_path):

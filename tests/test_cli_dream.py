@@ -55,6 +55,16 @@ def test_dream_review_approve_show_diff_rollback(db, tmp_path):
     assert (out / "pilot.md").read_text().startswith("# pilot playbook v0")
 
 
+def test_dream_prints_each_specialists_outcome_in_words(db):
+    seed_runs(db)
+    first = cli("dream", PILOT, "--db", str(db), "--validation", "20")
+    assert first.returncode == 0, first.stderr
+    assert "  pilot: v1 promoted over v0 (ADD L" in first.stdout
+    again = cli("dream", PILOT, "--db", str(db), "--validation", "20")  # no new run: the kept statistics give the same rule
+    assert again.returncode == 0, again.stderr
+    assert "  pilot: 1 rule induced, none changed the playbook; v1 stays" in again.stdout
+
+
 def test_playbook_errors_are_one_line(db):
     seed_runs(db, 2)
     p = cli("playbook", "show", "nobody", "--db", str(db))
