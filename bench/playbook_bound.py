@@ -63,9 +63,10 @@ def measure(seed: int, test: int, campaigns: Path | None, workers: int) -> dict[
         if not db.is_file():
             raise SystemExit(f"{db}: no campaign store for seed {seed} (run bench/headline.py --out {campaigns} first)")
         arms["learned"] = fly_arm(wf, seeds, {**empty, **active_playbooks(Store(db), names)}, workers)
-    base, top = arms["baseline"]["success_rate"], arms["oracle"]["success_rate"]
+    # from landing counts, not the rounded rates: a figure is rounded once, where it is shown
+    base, top = arms["baseline"]["landings"], arms["oracle"]["landings"]
     for arm in arms.values():
-        arm["gap_closed"] = round((arm["success_rate"] - base) / (top - base), 4) if top > base else None
+        arm["gap_closed"] = round((arm["landings"] - base) / (top - base), 6) if top > base else None
     return {"seed": seed, "test_scenarios": test, "arms": arms, "wall_s": round(time.perf_counter() - t0, 1)}
 
 
