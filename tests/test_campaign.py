@@ -152,6 +152,12 @@ def test_a_hand_written_reference_is_flown_beside_the_learned_versions_and_never
     assert s["reference_gain_reached"] == pytest.approx((final["success_rate"] - base["success_rate"]) / (1.0 - base["success_rate"]))
     report = (tmp_path / "r/report.md").read_text()
     assert "| reference (hand-written) | 100.0% (20/20) |" in report and "`ref-speed` Approach at 3 m/s or slower." in report
+    # the criteria table sets the yardsticks beside the versions, criterion by criterion
+    header = next(line for line in report.splitlines() if line.startswith("| criterion |"))
+    assert header == "| criterion | v0 (empty) | after night 1 | reference (hand-written) |"  # the pilot graph has no oracle
+    rows = [line for line in report.splitlines()[report.splitlines().index(header) + 2:] if line.startswith("| ")][:1]
+    assert rows and len(rows[0].split("|")) == len(header.split("|")) and rows[0].endswith("| 100.0% |")
+    assert "Largest drop of any criterion's pass rate: " in report and " points." in report
     from orchestra.store import Store
 
     # its flights are test runs: no dream mined them, and no learned lesson came from them
