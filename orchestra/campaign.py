@@ -265,7 +265,7 @@ def _save_campaign(store: Store, cid: str, cfg: CampaignConfig, status: str) -> 
 
 
 def _rates(results: list[dict[str, Any]]) -> dict[str, Any]:
-    from .dreaming.gate import criteria_of, flown_tokens
+    from .dreaming.gate import advisory_of, criteria_of, flown_tokens
 
     n = len(results)
     k = sum(r["status"] == "passed" for r in results)
@@ -283,11 +283,18 @@ def _rates(results: list[dict[str, Any]]) -> dict[str, Any]:
         "errors": sum(r["status"] == "error" for r in results),
         # a criterion a run never reached counts as not passed, over all runs
         "criteria": {name: sum(v) / n for name, v in sorted(crit.items())},
+        "advisory_criteria": sorted(advisory_of(results)),
         "causes": dict(sorted(causes.items(), key=lambda kv: -kv[1])), "tokens": tokens,
         "cache_read_tokens": sum((r.get("usage") or {}).get("cache_read_input_tokens", 0) for r in results),
         "cache_write_tokens": sum((r.get("usage") or {}).get("cache_creation_input_tokens", 0) for r in results),
         "wall_s": sum(r.get("wall_s", 0.0) for r in results),
     }
+
+
+def criterion_drops(baseline: dict[str, Any], final: dict[str, Any]) -> dict[str, float]:
+    """How far each criterion's pass rate fell from baseline to final; advisory ones (near misses) are in no pass, so none."""
+    advisory = set(baseline.get("advisory_criteria", [])) | set(final.get("advisory_criteria", []))
+    return {c: baseline["criteria"].get(c, 0.0) - final["criteria"].get(c, 0.0) for c in baseline["criteria"] if c not in advisory}
 
 
 def summarize(wf: Workflow, cfg: CampaignConfig, cid: str, evals: list[dict[str, Any]], oracle_eval: dict[str, Any] | None, arms: list[Arm], wall_s: float,
@@ -309,7 +316,7 @@ def summarize(wf: Workflow, cfg: CampaignConfig, cid: str, evals: list[dict[str,
     reached = None
     if reference is not None and reference["success_rate"] > baseline["success_rate"]:
         reached = (final["success_rate"] - baseline["success_rate"]) / (reference["success_rate"] - baseline["success_rate"])
-    drops = {c: baseline["criteria"].get(c, 0.0) - final["criteria"].get(c, 0.0) for c in baseline["criteria"]}
+    drops = criterion_drops(baseline, final)
     nights = []
     for arm in arms:
         for i, n in enumerate(arm.nights, 1):

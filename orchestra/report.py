@@ -164,8 +164,12 @@ def write_report(summary: dict[str, Any], out: Path, wf: Any, evals: list[dict[s
     crits = sorted({k for v in cols for k in v.get("criteria", {})})
     L.append("| criterion | " + " | ".join(v["name"] for v in cols) + " |")
     L.append("|---|" + "---|" * len(cols))
+    advisory = {k for v in cols for k in v.get("advisory_criteria", [])}
     for k in crits:
-        L.append(f"| {k} | " + " | ".join(_pct(v.get("criteria", {}).get(k)) for v in cols) + " |")
+        name = f"{k} (advisory)" if k in advisory else k
+        L.append(f"| {name} | " + " | ".join(_pct(v.get("criteria", {}).get(k)) for v in cols) + " |")
+    if advisory:
+        L.append("\nAdvisory criteria (weight 0) record near misses for dreaming; they are in no pass, so they count in no drop.")
     L.append("\n![criteria](criteria_by_version.png)\n")
     L.append("## Failure causes\n")
     for v in _rows(summary):

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ROOT
 
-from orchestra.campaign import CampaignConfig, Progress, run_campaign, wilson
+from orchestra.campaign import CampaignConfig, Progress, criterion_drops, run_campaign, wilson
 from orchestra.loader import load_workflow
 
 
@@ -169,3 +169,12 @@ def test_a_hand_written_reference_is_flown_beside_the_learned_versions_and_never
     s2 = run_campaign(pilot, cfg, db=tmp_path / "d.db", out=tmp_path / "r2")
     assert s2["reference"] is None and s2["reference_gain_reached"] is None
     assert "reference (hand-written)" not in (tmp_path / "r2/report.md").read_text()
+
+
+def test_criterion_drops_leave_out_advisory_criteria():
+    # a near miss left unscored by the final team (lidar instead of optical) is not a drop of any pass
+    baseline = {"criteria": {"land.power": 0.9, "land.near_margin": 0.8}, "advisory_criteria": ["land.near_margin"]}
+    final = {"criteria": {"land.power": 0.85, "land.near_margin": 0.1}, "advisory_criteria": ["land.near_margin"]}
+    drops = criterion_drops(baseline, final)
+    assert drops == pytest.approx({"land.power": 0.05})
+    assert criterion_drops({"criteria": {"land.power": 0.9}}, {"criteria": {}}) == pytest.approx({"land.power": 0.9})
