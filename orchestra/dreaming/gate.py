@@ -50,7 +50,7 @@ def compare(current: list[dict[str, Any]], candidate: list[dict[str, Any]]) -> d
         lost = sum(x and not y for x, y in zip(a, b))
         won = sum(y and not x for x, y in zip(a, b))
         noise = max(2.0, math.sqrt(lost + won))
-        # a near miss is evidence for dreaming, not a promise of the rubric: flying lidar leaves the optical margin unscored
+        # a near miss is evidence for dreaming, not a promise of the rubric: it is shown, never a regression
         regressed = (lost - won) > noise and name not in advisory
         criteria[name] = {"current": sum(a) / n, "candidate": sum(b) / n, "lost": lost, "won": won, "regressed": regressed}
         if name in advisory:
