@@ -8,6 +8,7 @@ import pytest
 from orchestra.dreaming import Episode, InductionStats, update
 from orchestra.dreaming import steps
 from orchestra.dreaming.episodes import CRITERIA_MARK, name_words, words
+from orchestra.dreaming.mine import explain as mine_explain
 from orchestra.dreaming.job import shuffle_labels
 
 NOMINAL = "Nominal: landed 120 m from the target."
@@ -270,6 +271,36 @@ def test_a_cause_reads_its_outcome_text_and_a_criterion_also_the_rationales():
     fams = {(s, lab): set(cols) for s, lab, cols in steps.focus_families(update(InductionStats.empty(), eps))}
     assert fams[("nav", ("cause", "altimeter_rejection"))] == {"output.altimeter_rejection_m"}
     assert "input.earth_visible" in fams[("nav", ("criterion", "main.earth_link"))]
+
+
+def test_a_failure_family_never_hears_a_near_miss():
+    """Crashes slide in on steep ground, so the slope near misses' rationale ('slope margin: measured 9 deg') is
+    said on most crashes and few other runs. A criterion's family reads the failed criteria's rationales, but not
+    a near miss's: the Earth-link family names what it would with no near miss recorded; the near-miss family
+    hears its own words."""
+    rng = np.random.default_rng(4)
+
+    def runs(near_misses: bool) -> list[Episode]:
+        eps = []
+        for i in range(30):
+            crash, hidden, tip = i % 5 == 0, i in (3, 13), i in (1, 9, 17)  # two lose Earth behind a ridge, three tip over
+            near = near_misses and (crash or i in (7, 11))
+            outcome = "The altimeter rejection gate fired." if crash else "Earth is below the horizon." if hidden else "Tipped over." if tip else NOMINAL
+            why = mine_explain({"result": {"outcome": {"detail": outcome}}}, "earth link: measured false; expected is true" if crash or hidden else "",
+                               "slope margin: measured 9 deg; expected <= 8" if near else "")
+            criteria = {"main.earth_link": not (crash or hidden), **({"main.advisory.slope_margin": not near} if near_misses else {})}
+            cause = "altimeter_rejection" if crash else "no_earth_link" if hidden else "tip_over" if tip else "none"
+            eps.append(Episode(specialist="nav", run_id=f"n{i:03d}", passed=cause == "none", cause=cause,
+                               explanation=why, criteria=criteria,
+                               features={"output.altimeter_rejection_m": float(rng.uniform(20, 60)), "output.slope_deg": float(rng.uniform(0, 12)),
+                                         "input.earth_visible": bool(i % 2)}))
+        return eps
+
+    quiet = steps.focus_keys(update(InductionStats.empty(), runs(False)))
+    heard = steps.focus_keys(update(InductionStats.empty(), runs(True)))
+    assert heard[("criterion", "main.earth_link")] == quiet[("criterion", "main.earth_link")]
+    assert not {"slope", "margin"} & heard[("criterion", "main.earth_link")]
+    assert {"slope", "margin"} <= heard[("criterion", "main.advisory.slope_margin")]
 
 
 def test_adaptive_benjamini_hochberg_charges_only_for_the_families_that_look_null():

@@ -108,18 +108,23 @@ def words(text: str) -> frozenset[str]:
 
 
 CRITERIA_MARK = " || "  # in an explanation, what follows is the failed criteria's rationales
+NEAR_MISS_MARK = " |~ "  # ... and after this, the near misses' (failed advisory criteria's) rationales
 CRITERION_WORD = "+"  # marks a word only the criteria's rationales use
+NEAR_MISS_WORD = "~"  # marks a word only the near misses' rationales use
 
 
 def explanation_words(text: str) -> list[str]:
-    """An explanation's words, those only its failed criteria's rationales use marked with CRITERION_WORD.
+    """An explanation's words: those only its failed criteria's rationales use marked with CRITERION_WORD, those
+    only its near misses' use marked with NEAR_MISS_WORD.
 
     A crash also fails the Earth-link and power criteria; their words say what followed, not why, so a
-    cause's focused family reads only the outcome's own words, while a criterion's reads both.
+    cause's focused family reads only the outcome's own words, while a criterion's reads both. A near
+    miss's words are read only by near-miss families: a failure's family hears what it would without them.
     """
+    text, _, near = text.partition(NEAR_MISS_MARK)
     said, _, criteria = text.partition(CRITERIA_MARK)
-    own = words(said)
-    return sorted(own) + sorted(CRITERION_WORD + w for w in words(criteria) - own)
+    own, told = words(said), words(criteria)
+    return sorted(own) + sorted(CRITERION_WORD + w for w in told - own) + sorted(NEAR_MISS_WORD + w for w in words(near) - own - told)
 
 
 def name_words(name: str, vocab: tuple[str, ...] = ()) -> frozenset[str]:

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from ..rules import flatten
 from ..store import Store
-from .episodes import CRITERIA_MARK, Episode, criterion_key
+from .episodes import CRITERIA_MARK, NEAR_MISS_MARK, Episode, criterion_key, is_advisory_key
 
 MINED_PHASES = (None, "", "train", "day")
 
@@ -102,11 +102,12 @@ def mine(store: Store, workflow: str, runs: list[dict[str, Any]] | None = None, 
     for i in range(0, len(runs), BATCH):
         chunk = runs[i:i + BATCH]
         ids = [r["run_id"] for r in chunk]
-        crit, why = _final_criteria_batch(store, ids)
+        crit, why, near = _final_criteria_batch(store, ids)
         spans = _mined_spans_batch(store, ids) if span_source is None else {}
         for run in chunk:
             s = span_source(run) if span_source is not None else spans.get(run["run_id"], [])
-            episodes.extend(episodes_from_spans(run, s, crit.get(run["run_id"], {}), decisions, explain(run, why.get(run["run_id"], ""))))
+            text = explain(run, why.get(run["run_id"], ""), near.get(run["run_id"], ""))
+            episodes.extend(episodes_from_spans(run, s, crit.get(run["run_id"], {}), decisions, text))
     return episodes, [r["run_id"] for r in runs]
 
 
@@ -131,8 +132,9 @@ def _mined_spans_batch(store: Store, run_ids: list[str]) -> dict[str, list[dict[
     return out
 
 
-def _final_criteria_batch(store: Store, run_ids: list[str]) -> tuple[dict[str, dict[str, bool | None]], dict[str, str]]:
-    """final_criteria for many runs in one query, and each run's failed criteria as text (id and rationale)."""
+def _final_criteria_batch(store: Store, run_ids: list[str]) -> tuple[dict[str, dict[str, bool | None]], dict[str, str], dict[str, str]]:
+    """final_criteria for many runs in one query, and each run's failed criteria as text (id and rationale):
+    the scored ones', then the advisory ones' (near misses)."""
     rows = store.db.execute(f"SELECT run_id, verdict FROM verdicts WHERE run_id IN ({','.join('?' * len(run_ids))}) ORDER BY id", run_ids).fetchall()
     out: dict[str, dict[str, bool | None]] = {}
     failed: dict[str, dict[str, str]] = {}
@@ -147,16 +149,20 @@ def _final_criteria_batch(store: Store, run_ids: list[str]) -> tuple[dict[str, d
                 failed.setdefault(run_id, {})[key] = f"{str(c['id']).replace('_', ' ')}: {c.get('rationale') or ''}"
             else:
                 failed.get(run_id, {}).pop(key, None)
-    return out, {r: " ".join(d.values()) for r, d in failed.items()}
+    text = {r: " ".join(t for k, t in d.items() if not is_advisory_key(k)) for r, d in failed.items()}
+    near = {r: " ".join(t for k, t in d.items() if is_advisory_key(k)) for r, d in failed.items()}
+    return out, text, near
 
 
-def explain(run: dict[str, Any], failed_criteria: str = "") -> str:
-    """Why a run came out as it did, as text: the strings of its domain outcome and its failed criteria.
+def explain(run: dict[str, Any], failed_criteria: str = "", near_misses: str = "") -> str:
+    """Why a run came out as it did, as text: the strings of its domain outcome, its failed criteria, its near misses.
 
     Induction compares these words with feature names to focus on the features a failure's own account
     names; the text never reaches a lesson, so it can inform the search but cannot instruct it.
+    Each part keeps its own mark, so a failure's family never hears a near miss (`explanation_words`).
     """
     result = _json(run.get("result"))
     outcome = result.get("outcome") if isinstance(result, dict) else None
     said = " ".join(str(v) for v in flatten(outcome or {}, "").values() if isinstance(v, str))
-    return (f"{said}{CRITERIA_MARK}{failed_criteria}" if failed_criteria else said)[:4000]
+    text = f"{said}{CRITERIA_MARK}{failed_criteria}" if failed_criteria else said
+    return (f"{text}{NEAR_MISS_MARK}{near_misses}" if near_misses else text)[:4000]

@@ -21,7 +21,7 @@ from ..models.base import Model
 from ..playbook import Playbook
 from ..rules import Rule
 from .curate import Delta, curate, loosens, update_counts
-from .episodes import CRITERION_WORD, Episode, FailureSignature, is_advisory_key, name_words
+from .episodes import CRITERION_WORD, NEAR_MISS_WORD, Episode, FailureSignature, is_advisory_key, name_words
 from .induce import InducedRule, NullSearch, _Search, focus_table, induce_from_stats
 from .stats import RATIO, Column, InductionStats, Table, failure_signatures, update
 from .synthesize import synthesize_offline, synthesize_with_model
@@ -175,11 +175,11 @@ def _run_words(tables: list[Table]) -> dict[str, frozenset[str]]:
     return out
 
 
-def _heard(said: frozenset[str], criteria_too: bool) -> frozenset[str]:
-    """A run's explanation words for one label: the outcome's own, plus the criteria's for a criterion label."""
-    if criteria_too:
-        return frozenset(w.removeprefix(CRITERION_WORD) for w in said)
-    return frozenset(w for w in said if not w.startswith(CRITERION_WORD))
+def _heard(said: frozenset[str], criteria_too: bool, near_misses_too: bool = False) -> frozenset[str]:
+    """A run's explanation words for one label: the outcome's own, plus the criteria's for a criterion label,
+    plus the near misses' for a near-miss label (a failure's family never hears a near miss)."""
+    keep = {CRITERION_WORD: criteria_too, NEAR_MISS_WORD: near_misses_too}
+    return frozenset(w[1:] if w[:1] in keep else w for w in said if keep.get(w[:1], True))
 
 
 def _named(c: Column, key: set[str]) -> tuple[int, float]:
@@ -205,15 +205,16 @@ def focus_keys(stats: InductionStats) -> dict[Label, set[str]]:
     real = _outcomes(tables)
     said = _run_words(tables)
     runs = sorted(real)
-    # a cause reads its outcome's own words; a criterion also its rationale's
-    heard_by = {too: {r: _heard(said.get(r, frozenset()), too) for r in runs} for too in (False, True)}
+    # a cause reads its outcome's own words; a criterion also its rationale's; a near miss also its own rationale's
+    kinds = ((False, False), (True, False), (True, True))  # a cause, a criterion, a near miss
+    heard_by = {k: {r: _heard(said.get(r, frozenset()), *k) for r in runs} for k in kinds}
     out: dict[Label, set[str]] = {}
     for lab in _labels(stats, FOCUS_MIN_SUPPORT)[1:]:
         failed = [r for r in runs if _failed(real[r], lab)]
         others = [r for r in runs if not _failed(real[r], lab)]
         if len(failed) < FOCUS_MIN_SUPPORT or not others:
             continue
-        heard = heard_by[lab[0] == "criterion"]
+        heard = heard_by[(lab[0] == "criterion", _advisory(lab))]
         k1 = Counter(w for r in failed for w in heard[r])
         k0 = Counter(w for r in others for w in heard[r])
         key = {w for w, k in k1.items() if k / len(failed) >= FOCUS_SHARE and k / len(failed) - k0[w] / len(others) >= FOCUS_CONTRAST}
