@@ -130,6 +130,20 @@ def test_near_misses_cost_the_failure_families_nothing():
                        for r in steps.induce_focused(update(InductionStats.empty(), quiet), seed=seed)), seed
 
 
+def test_near_misses_wait_until_enough_runs_have_explored(monkeypatch):
+    """A near-miss rule narrows what the next days try, and those days are where rare failures show: near-miss
+    families are tested once NEAR_MISS_MIN_RUNS runs have been dreamed on; failure families never wait."""
+    for seed in range(3):
+        stats = update(InductionStats.empty(), _boulder_field(40, seed, advisory=True))
+        ready = steps.induce_focused(stats, seed=seed)
+        assert any(r.label == "land.advisory.boulder_clearance" for r in ready), seed
+        monkeypatch.setattr(steps, "NEAR_MISS_MIN_RUNS", 41)
+        early = steps.induce_focused(stats, seed=seed)
+        monkeypatch.undo()
+        assert not any(r.label == "land.advisory.boulder_clearance" for r in early), seed
+        assert [(r.rule, r.p_value) for r in early] == [(r.rule, r.p_value) for r in ready if r.label != "land.advisory.boulder_clearance"]
+
+
 def test_three_explained_failures_are_enough_for_a_rule_and_unexplained_ones_are_not():
     names = ["site", "nav"]
     _, found, _ = steps.induce_all(None, team(30), names)

@@ -39,6 +39,7 @@ FOCUS_CONTRAST = 0.5  # ... and that many more of them than of the other runs' e
 FOCUS_MAX_RULES = 2
 FOCUS_SAME = 0.5  # labels whose failed runs overlap this much (Jaccard) are one hypothesis under two names
 FOCUS_PERMUTATIONS = 1000  # enough resolution for Benjamini-Hochberg over a few dozen families
+NEAR_MISS_MIN_RUNS = 30  # near-miss families are tested once this many runs are in the statistics (see induce_focused)
 
 
 Outcome = tuple[bool, "str | None", dict]
@@ -324,6 +325,9 @@ def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]
     """
     keys = focus_keys(stats)  # the families' words, read once: they also say which conditions to search first
     tests = focused_tests(stats, seed=seed, keys=keys)
+    if len(_outcomes(list(stats.tables.values()))) < NEAR_MISS_MIN_RUNS:
+        # a near-miss rule steers the next days away from where rare failures would show: it waits for more runs
+        tests = [t for t in tests if not _advisory(t.labels[0])]
     # gatekeeping: failure families first, exactly as if no near misses were recorded; near-miss families then
     # share only the alpha the failure families earned (alpha x the share of them that passed), so they cost nothing
     near = [_advisory(t.labels[0]) for t in tests]
