@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from ..executors import Executor, Job, fly, playbooks_payload
+from ..grading.verdict import is_advisory
 from ..playbook import Playbook
 from ..workflow import Workflow
 
@@ -29,7 +30,7 @@ def criteria_of(result: dict[str, Any]) -> dict[str, bool]:
 def advisory_of(results: list[dict[str, Any]]) -> set[str]:
     """Advisory criteria ('stage.criterion', weight 0) in these results' verdicts: near misses, never a gate."""
     return {f"{stage}.{c['id']}" for r in results for stage, v in (r.get("verdicts") or {}).items()
-            for c in v.get("criteria", []) if c.get("weight") == 0}
+            for c in v.get("criteria", []) if is_advisory(c)}
 
 
 def compare(current: list[dict[str, Any]], candidate: list[dict[str, Any]]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
+from ..grading.verdict import is_advisory
 from ..rules import flatten
 from ..store import Store
 from .episodes import CRITERIA_MARK, NEAR_MISS_MARK, Episode, criterion_key, is_advisory_key
@@ -143,7 +144,7 @@ def _final_criteria_batch(store: Store, run_ids: list[str]) -> tuple[dict[str, d
         crit = out.setdefault(run_id, {})
         for c in v.get("criteria", []):
             # an advisory criterion (weight 0) records near misses: its key says so, and dreaming tests it second
-            key = criterion_key(v.get("stage") or "main", c["id"], advisory=c.get("weight") == 0)
+            key = criterion_key(v.get("stage") or "main", c["id"], advisory=is_advisory(c))
             crit[key] = None if c.get("unscored") else bool(c.get("passed"))
             if crit[key] is False:
                 failed.setdefault(run_id, {})[key] = f"{str(c['id']).replace('_', ' ')}: {c.get('rationale') or ''}"

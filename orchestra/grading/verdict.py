@@ -10,7 +10,7 @@ the work is good.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +34,11 @@ class CriterionResult(BaseModel):
     weight: float = 1.0
     gate: bool = False
     evidence_ids: list[str] = []
+
+
+def is_advisory(criterion: Mapping[str, Any]) -> bool:
+    """A stored criterion result of weight 0: a near miss, recorded but never part of the score, the pass or a gate."""
+    return criterion.get("weight") == 0
 
 
 class Verdict(BaseModel):
