@@ -63,6 +63,8 @@ def dream(
         console.print(f"gate on {g['n']} validation scenarios: current {g['current_success']:.0%} -> candidate {g['candidate_success']:.0%}; regressions: {g['regressions'] or 'none'}")
     for spec, d in doc["specialists"].items():
         console.print(f"  {spec}: {dream_outcome(d)}", markup=False, highlight=False)
+    for u in doc.get("unnamed_failures") or []:
+        console.print(f"  {u['label']}: failed in {u['runs']} runs, but their accounts name no decision (shared words: {', '.join(u['words']) or 'none'})", markup=False, highlight=False)
 
 
 def _check_executor(executor: str, ray_address: str | None = None) -> None:

@@ -179,6 +179,10 @@ def write_report(summary: dict[str, Any], out: Path, wf: Any, evals: list[dict[s
     for n in summary["nights"]:
         L.append(f"### {n['arm']} night {n['night']} (dream `{n.get('dream_id')}`)\n")
         L.append(f"Runs mined: {n.get('runs_mined', 0)}; episodes: {n.get('episodes', 0)}; promoted: {n.get('promoted')}.")
+        unnamed = n.get("unnamed_failures") or []
+        if unnamed:
+            L.append("Failed in 2+ runs, but their accounts name no decision (only the general family tests these): "
+                     + "; ".join(f"`{u['label']}` in {u['runs']} runs (shared words: {', '.join(u['words']) or 'none'})" for u in unnamed) + ".")
         g = n.get("gate") or {}
         if g:
             L.append(f"Gate on {g.get('n')} validation scenarios: current {_pct(g.get('current_success'))} vs candidate {_pct(g.get('candidate_success'))} (wins {g.get('wins')}, losses {g.get('losses')}); regressions: {g.get('regressions') or 'none'}.")

@@ -108,7 +108,11 @@ def test_report_shows_leave_one_out_rounds_and_why_a_night_was_not_promoted(pilo
                               "tightened": [{"lesson_id": "Lgood", "rule": "require output.speed_mps <= 2.9", "moved": "require output.speed_mps <= 2.2", "success_with": 0.9, "success_moved": 0.95, "kept": True},
                                              {"lesson_id": "Lgust", "rule": "require output.gust_margin <= 4", "moved": "require output.gust_margin <= 3", "success_with": 0.95,
                                               "success_moved": None, "kept": False, "skipped": "no failed validation run breaks the moved limit"}]}
+    assert isinstance(s["nights"][0]["unnamed_failures"], list)  # what the dream found (see test_dreaming_steps)
+    s["nights"][0]["unnamed_failures"] = [{"label": "land.advisory.power_margin", "runs": 7, "words": ["margin", "power"]}]
     report = write_report(s, tmp_path / "r2", pilot, [], None, []).read_text()
+    assert ("Failed in 2+ runs, but their accounts name no decision (only the general family tests these): "
+            "`land.advisory.power_margin` in 7 runs (shared words: margin, power).") in report
     assert "Leave-one-out round 1: with every new lesson 50.0%; without each: Lbad 90.0%, Lgood 30.0%." in report
     assert "Dropped by leave-one-out: Lbad." in report
     assert "Not promoted: new lessons won no more validation scenarios than they lost." in report

@@ -317,6 +317,27 @@ def test_a_failure_family_never_hears_a_near_miss():
     assert {"slope", "margin"} <= heard[("criterion", "main.advisory.slope_margin")]
 
 
+def test_a_near_miss_whose_account_names_no_decision_is_reported():
+    """An advisory criterion named for what it protects ('power margin') rather than what it measures never names
+    the site's shadow: no focused family can test it, and the dream says so rather than stay silent."""
+    def runs(name: str) -> list[Episode]:
+        rng = np.random.default_rng(0)
+        eps = []
+        for i in range(30):
+            shadow = float(rng.uniform(0, 1))
+            near = shadow > 0.6
+            why = mine_explain({"result": {"outcome": {"detail": NOMINAL}}}, "", f"{name} margin: measured {shadow:.2f}; expected <= 0.6" if near else "")
+            eps.append(Episode(specialist="site", run_id=f"s{i:03d}", passed=True, cause="none", explanation=why,
+                               criteria={f"land.advisory.{name}_margin": not near},
+                               features={"output.shadow_fraction": shadow, "output.slope_deg": float(rng.uniform(0, 12))}))
+        return eps
+
+    power = runs("power")
+    assert steps.unnamed_failures(update(InductionStats.empty(), power)) == [
+        {"label": "land.advisory.power_margin", "runs": sum(not e.criteria["land.advisory.power_margin"] for e in power), "words": ["margin", "power"]}]
+    assert steps.unnamed_failures(update(InductionStats.empty(), runs("shadow"))) == []
+
+
 def test_adaptive_benjamini_hochberg_charges_only_for_the_families_that_look_null():
     # plain BH over ten families stops at rank 3: p = 0.025 at rank 4 misses 4 * 0.05 / 10 = 0.02. With three
     # near-certain families and six that look null, Storey's estimate charges for 10 * 7 / 9.5 = 7.4 families

@@ -180,6 +180,8 @@ def _dream(wf: Workflow, store: Store, dream_id: str, validation_seeds: list[int
             "dream_id": dream_id, "workflow": wf.name, "runs_mined": len(run_ids), "episodes": len(episodes),
             "shuffled_labels": shuffled, "promoted": bool(promoted_specs) and not review, "active_versions": active,
             "gate": with_gate or None, "wall_s": round(time.perf_counter() - t0, 3),
+            # failures whose accounts name no decision: only the general family can test them (see steps.unnamed_failures)
+            "unnamed_failures": steps.unnamed_failures(new_stats),
             # what the dream itself spent: every validation flight it flew (gate, leave-one-out, singles) and synthesis
             "cost": {"gate_flights": sum(c["flights"] for c in gate_costs), "gate_tokens": sum(c["tokens"] for c in gate_costs),
                      "synthesis_tokens": synthesis.usage.total, "synthesis_calls": synthesis.calls},

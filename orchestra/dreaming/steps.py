@@ -224,6 +224,25 @@ def focus_keys(stats: InductionStats) -> dict[Label, set[str]]:
     return out
 
 
+def unnamed_failures(stats: InductionStats, keys: dict[Label, set[str]] | None = None) -> list[dict[str, Any]]:
+    """Failures and near misses seen in FOCUS_MIN_SUPPORT runs or more whose accounts name no specialist's decision.
+
+    No focused family tests them, only the general one (which needs two or three times the runs), so a
+    criterion whose rationale never names what it measures teaches nothing from a few runs: the dream says so.
+    """
+    if sum(t.n for t in stats.tables.values()) > PERMUTATION_MAX_ROWS:
+        return []  # no focused family is tested at this size, named or not
+    keys = focus_keys(stats) if keys is None else keys
+    tested = {lab for _, lab, _ in focus_families(stats, keys)}
+    real = _outcomes(list(stats.tables.values()))
+    out = []
+    for lab in _labels(stats, FOCUS_MIN_SUPPORT)[1:]:
+        if lab not in tested:
+            said = sorted(w for w in keys.get(lab, set()) if w.isalnum())[:8]
+            out.append({"label": _label_name(lab), "runs": sum(_failed(o, lab) for o in real.values()), "words": said})
+    return out
+
+
 def _best_named_inputs(t: Table, columns: Sequence[str], key: set[str]) -> tuple[str, ...]:
     """The family's columns with only the inputs its failure's words name best: the conditions its text points at."""
     named = {c.name: _named(c, key) for c in t.columns if c.name in columns and c.name.startswith("input.")}
