@@ -28,6 +28,7 @@ class Lesson(BaseModel):
     helpful: int = 0
     harmful: int = 0
     moved_from: float | None = Field(default=None, description="the tested limit, when validation moved the rule's limit in from it")
+    near_miss: bool = Field(default=False, description="learned from near misses (an advisory criterion), not from failures")
 
 
 class Playbook(BaseModel):

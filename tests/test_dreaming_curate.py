@@ -55,6 +55,18 @@ def test_duplicates_merge_and_the_newest_wins():
     assert applied[-1].op == "REMOVE" and applied[-1].lesson_id == old.id and new.id in applied[-1].reason
 
 
+def test_a_near_miss_limit_stays_beside_the_failure_limit_of_the_same_shape():
+    """Near misses place a limit inside the one failures placed; keeping both lets a team that cannot keep the
+    near-miss limit still keep the failure one, rather than have the newer of the two replace the other."""
+    failures = lesson(rule("output.shadow", "<=", 0.5), text="failures")
+    near = lesson(rule("output.shadow", "<=", 0.1), text="near misses", near_miss=True)
+    pb, _ = curate(Playbook(specialist="site", lessons=[failures]), [add(near)])
+    assert [l.text for l in pb.lessons] == ["failures", "near misses"]
+    newer = lesson(rule("output.shadow", "<=", 0.05), text="newer near misses", near_miss=True)
+    pb, applied = curate(pb, [add(newer)])
+    assert [l.text for l in pb.lessons] == ["failures", "newer near misses"] and applied[-1].lesson_id == near.id
+
+
 def test_contradictions_resolve_to_the_newest_only_when_they_can_clash():
     low = lesson(rule("output.x", "<=", 0.3))
     high = lesson(rule("output.x", ">=", 0.5))
@@ -130,3 +142,5 @@ def test_a_limit_validation_moved_in_is_not_loosened_by_a_later_induction():
     assert not loosens(rule("<=", 2.3), tested)  # a tested limit is replaced as before, newest wins
     up = Playbook(specialist="pilot", lessons=[Lesson(id="Lu", specialist="pilot", text="", rule=rule(">=", 2.0, per="input.wind"), moved_from=1.1)])
     assert loosens(rule(">=", 1.2, per="input.wind"), up) and not loosens(rule(">=", 2.5, per="input.wind"), up)
+    near = Playbook(specialist="pilot", lessons=[moved.model_copy(update={"near_miss": True})])
+    assert not loosens(rule("<=", 2.3), near) and loosens(rule("<=", 2.3), near, near_miss=True)  # failures' own limit may sit outside

@@ -10,6 +10,7 @@ from orchestra.dreaming import steps
 from orchestra.dreaming.episodes import CRITERIA_MARK, name_words, words
 from orchestra.dreaming.mine import explain as mine_explain
 from orchestra.dreaming.job import shuffle_labels
+from orchestra.dreaming.synthesize import synthesize_offline
 
 NOMINAL = "Nominal: landed 120 m from the target."
 
@@ -142,6 +143,23 @@ def test_near_misses_wait_until_enough_runs_have_explored(monkeypatch):
         monkeypatch.undo()
         assert not any(r.label == "land.advisory.boulder_clearance" for r in early), seed
         assert [(r.rule, r.p_value) for r in early] == [(r.rule, r.p_value) for r in ready if r.label != "land.advisory.boulder_clearance"]
+
+
+def test_a_near_miss_rule_weighs_what_its_violators_lost_not_how_many_came_close():
+    """Precision counts near misses for a near-miss rule; in a conflict between lessons the team must weigh it by
+    how many of the runs that broke it failed, or a near miss would outweigh a real failure."""
+    for seed in range(3):
+        eps = _boulder_field(40, seed, advisory=True)
+        found = steps.induce_focused(update(InductionStats.empty(), eps), seed=seed)
+        near = [r for r in found if r.label == "land.advisory.boulder_clearance"]
+        assert near, seed
+        for r in near:
+            broke = [e for e in eps if not r.rule.satisfied(e.features)]
+            assert r.risk == pytest.approx(sum(not e.passed for e in broke) / len(broke))
+            assert r.risk < r.precision  # most runs that came close still landed
+        assert all(r.risk is None for r in found if r.label != "land.advisory.boulder_clearance")
+        lesson = synthesize_offline(near, dream_id="d")[0].lesson
+        assert lesson.near_miss and lesson.precision == near[0].risk and f"Of the runs that broke it, {near[0].risk:.0%} failed." in lesson.text
 
 
 def test_three_explained_failures_are_enough_for_a_rule_and_unexplained_ones_are_not():

@@ -11,7 +11,7 @@ from orchestra.tools import RunContext, ToolError
 
 from lumara.lander import G0, G_MOON, VEHICLE, Plan, World, fly, hover_fuel_rate, integrate
 from lumara.mission import Mission
-from lumara.orbital import rim_distance
+from lumara.orbital import disk, rim_distance
 from lumara.outcomes import classify
 from lumara.scenarios import build_scenario, scenario_seeds
 from lumara.shadows import cast_shadows, visible_toward
@@ -230,3 +230,29 @@ def test_a_boulder_strike_says_how_far_the_touchdown_was_from_a_fresh_rim():
     assert tel["cause"] == "boulder_strike"
     rim = rim_distance(mission.scenario.orbital.catalogue, tel["touchdown_x_m"], tel["touchdown_y_m"])
     assert tel["cause_detail"].endswith(f"It came down {rim:.0f} m from the nearest fresh crater rim in the orbital catalogue.")
+
+
+@pytest.mark.parametrize("lit", [False, True])
+def test_a_landing_reports_how_much_ground_around_it_is_in_shadow(lit: bool):
+    """`shadow_within_30m` (what the lander's cameras and a local illumination model show after touchdown) is the
+    share of ground within 30 m dark now or later: the shadow near miss reads it, beside the touchdown's own power."""
+    mission = Mission(SEED)
+    sc = mission.scenario
+    light = np.full(sc.lit.shape, lit)
+    mission.__dict__["scenario"] = dataclasses.replace(sc, lit=light, lit_later=light)
+    mission.__dict__["truth"] = dataclasses.replace(mission.truth, lit=light, lit_later=light, lit_hint=light)
+    site = mission.candidates()["sites"][0]["site_id"]
+    tel = mission.execute(site, sensor="lidar", hover_altitude_m=90.0, divert_budget_m=45.0, altimeter_rejection_m=300.0, terminal_rate_mps=1.2)
+    assert tel["shadow_within_30m"] == (0.0 if lit else 1.0)
+    if tel["landed_upright"]:
+        assert tel["power_ok"] is lit
+
+
+def test_the_shadow_around_a_real_touchdown_counts_the_later_sun_too():
+    mission = Mission(SEED)
+    sc = mission.scenario
+    site = mission.candidates()["sites"][0]["site_id"]
+    tel = mission.execute(site, sensor="lidar", hover_altitude_m=90.0, divert_budget_m=45.0, altimeter_rejection_m=300.0, terminal_rate_mps=1.2)
+    near = disk(tel["touchdown_x_m"], tel["touchdown_y_m"], 30.0, sc.terrain.dx, sc.terrain.n)
+    dark_now, dark_ever = 1.0 - sc.lit[near].mean(), 1.0 - (sc.lit & sc.lit_later)[near].mean()
+    assert dark_now < dark_ever and tel["shadow_within_30m"] == pytest.approx(dark_ever, abs=0.01)  # the touchdown point is reported to 0.1 m

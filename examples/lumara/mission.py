@@ -184,6 +184,10 @@ class Mission:
             # what a failure review reads off the orbital map: boulders too small to see cluster on fresh rims
             rim = rim_distance(self.scenario.orbital.catalogue, float(f.td_x[0]), float(f.td_y[0]))
             tel["cause_detail"] += f" It came down {rim:.0f} m from the nearest fresh crater rim in the orbital catalogue."
+        t = self.scenario.terrain
+        i, j = disk(float(f.td_x[0]), float(f.td_y[0]), 30.0, t.dx, t.n)
+        # what the lander's own cameras and a local illumination model show around it after touchdown
+        tel["shadow_within_30m"] = round(float(1.0 - (self.scenario.lit & self.scenario.lit_later)[i, j].mean()), 3)
         tel = {"site_id": site_id, **tel}
         self.flight, self.executed, self.executed_site, self.executed_plan = f, tel, site_id, p
         return tel

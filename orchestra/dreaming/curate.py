@@ -169,14 +169,14 @@ def harmful_lessons(playbook: Playbook, min_n: int = 5, *, base_rate: float | No
     return flagged
 
 
-def loosens(rule: Rule, playbook: Playbook) -> bool:
+def loosens(rule: Rule, playbook: Playbook, near_miss: bool = False) -> bool:
     """Would this rule replace a limit the validation scenarios moved in with a looser one of the same shape?
 
     A moved-in limit was kept because the team did better with it than at the tested edge; a later
     induction finds that edge again from the same kind of runs, so it must not undo the gate's choice.
     """
     for lesson in playbook.lessons:
-        if lesson.moved_from is None or lesson.rule is None or not _same_shape(rule, lesson.rule):
+        if lesson.moved_from is None or lesson.rule is None or lesson.near_miss != near_miss or not _same_shape(rule, lesson.rule):
             continue
         new, kept, op = rule.require.value, lesson.rule.require.value, rule.require.op
         if isinstance(new, (int, float)) and isinstance(kept, (int, float)) and ((op in ("<=", "<") and new > kept) or (op in (">=", ">") and new < kept)):
@@ -197,7 +197,9 @@ def _whens(rule: Rule) -> frozenset[str]:
 def _duplicate(a: Lesson, b: Lesson) -> bool:
     if a.rule is None or b.rule is None:
         return a.rule is None and b.rule is None and " ".join(a.text.split()) == " ".join(b.text.split())
-    return _same_shape(a.rule, b.rule)
+    # a limit learned from near misses sits inside the one failures placed: both stay, and in a conflict the
+    # team breaks the near-miss one first (its weight counts failures, see steps.verdict_risk)
+    return a.near_miss == b.near_miss and _same_shape(a.rule, b.rule)
 
 
 def _same_shape(ra: Rule, rb: Rule) -> bool:

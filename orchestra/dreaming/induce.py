@@ -83,6 +83,7 @@ class InducedRule(BaseModel):
     trace_ids: list[str] = Field(default_factory=list, description="failed violators, most recent last")
     criteria: list[str] = Field(default_factory=list, description="criteria violators failed more often than satisfiers")
     label: str = Field("", description="what counted as failing: '' the run's verdict, 'cause:<name>' one cause, else one criterion")
+    risk: float | None = Field(None, description="for a rule tested on near misses: the share of violators whose run failed (its weight in a conflict)")
 
 
 def induce(episodes: Iterable[Episode], *, min_support: int = 8, alpha: float = 0.05, max_rules: int = 5, seed: int = 0,

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..models.base import Model
 from ..playbook import Playbook
-from ..rules import Rule
+from ..rules import Condition, Rule
 from .curate import Delta, curate, loosens, update_counts
 from .episodes import CRITERION_WORD, NEAR_MISS_WORD, Episode, FailureSignature, is_advisory_key, name_words
 from .induce import InducedRule, NullSearch, _Search, focus_table, induce_from_stats
@@ -382,8 +382,37 @@ def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]
 
         # when the family's best candidate did not hold up as a rule (its condition added nothing, say), the family
         # still passed, so its best rule that does hold up may speak for it, if its own p is within the cutoff
-        found += search(bound, FOCUS_MAX_RULES) or search(math.log(cutoff), 1)[:1]
+        got = search(bound, FOCUS_MAX_RULES) or search(math.log(cutoff), 1)[:1]
+        found += [r.model_copy(update={"risk": verdict_risk(r.rule, table, real)}) for r in got] if n else got
     return found
+
+
+def _column_holds(t: Table, c: Condition) -> np.ndarray:
+    """Where an induced condition holds on the stored rows (never where its column is missing, as in induction)."""
+    i = t.index(f"{c.field}{RATIO}{c.per}" if c.per else c.field)
+    col, x = t.columns[i], t.X[i].astype(np.float64)
+    v = col.vocab.index(str(c.value)) if col.kind == "cat" else float(c.value)  # type: ignore[arg-type]
+    with np.errstate(invalid="ignore"):
+        held = {"<=": x <= v, ">=": x >= v, "==": x == v, "!=": x != v}[c.op]
+    return held & ~np.isnan(x)
+
+
+def verdict_risk(rule: Rule, t: Table, real: dict[str, Outcome]) -> float | None:
+    """The share of a rule's violators whose run failed its verdict; None when the rule cannot be placed on `t`.
+
+    A rule learned from near misses counts, as its precision, runs that came close, not runs that failed.
+    In a conflict between lessons (`rules.choose`) that figure would weigh a near miss like a failure,
+    so such a lesson carries this one instead.
+    """
+    try:
+        present = ~np.isnan(t.X[t.index(f"{rule.require.field}{RATIO}{rule.require.per}" if rule.require.per else rule.require.field)])
+        broke = present & ~_column_holds(t, rule.require)
+        for c in rule.when:
+            broke &= _column_holds(t, c)
+    except (KeyError, ValueError):
+        return None
+    runs = [str(r) for r in t.run_ids[broke]]
+    return sum(not real[r][0] for r in runs) / len(runs) if runs else None
 
 
 def bh_cutoff(p_values: Sequence[float], alpha: float = ALPHA) -> float | None:
@@ -431,9 +460,9 @@ def induce_all(prior: InductionStats | None, episodes: Sequence[Episode], names:
     variants = _variants(stats)
     found = induce_general(stats, variants, seed=seed) + induce_focused(stats, seed=seed)
     by_spec: dict[str, list[InducedRule]] = {n: [] for n in names}
-    seen: set[tuple[str, str, str]] = set()
+    seen: set[tuple[str, str, str, bool]] = set()
     for r in sorted(found, key=lambda r: r.p_value):
-        key = (r.specialist, r.rule.require.field, r.rule.require.op)
+        key = (r.specialist, r.rule.require.field, r.rule.require.op, is_advisory_key(r.label))  # a near-miss limit beside a failure one
         if key in seen or len(by_spec.setdefault(r.specialist, [])) >= MAX_RULES:
             continue
         seen.add(key)
@@ -484,7 +513,7 @@ def revise(current: Playbook, episodes: Sequence[Episode], induced: Sequence[Ind
     else:
         deltas = synthesize_offline(induced, dream_id=dream_id)
     known = {lesson.id for lesson in counted.lessons}
-    fresh = [d for d in deltas if not (d.op == "ADD" and (d.lesson_id in known or (d.lesson and d.lesson.rule and loosens(d.lesson.rule, counted))))]
+    fresh = [d for d in deltas if not (d.op == "ADD" and (d.lesson_id in known or (d.lesson and d.lesson.rule and loosens(d.lesson.rule, counted, d.lesson.near_miss))))]
     candidate, applied = curate(counted, fresh, max_lessons=MAX_LESSONS, max_tokens=MAX_TOKENS, base_rate=base_rate)
     return candidate, [{"op": d.op, "lesson_id": d.lesson_id, "reason": d.reason, "text": d.lesson.text if d.lesson else None} for d in applied]
 

@@ -33,7 +33,7 @@ from ..playbook import Lesson, Playbook
 from ..redact import redact_text
 from ..rules import Condition, Rule
 from .curate import Delta, lesson_id
-from .episodes import SAFE_NAME, SAFE_TOKEN, Episode, FailureSignature
+from .episodes import SAFE_NAME, SAFE_TOKEN, Episode, FailureSignature, is_advisory_key
 from .induce import InducedRule
 
 log = logging.getLogger("orchestra.dreaming")
@@ -83,6 +83,8 @@ def lesson_text(r: InducedRule) -> str:
     failed = f"failed {criterion}" if criterion else "failed"
     text = (f"{head}. Evidence: in {who} that broke it, {r.failures} {failed} ({r.precision:.0%}) "
             f"vs {r.baseline_failure_rate:.0%} otherwise; {p}.")
+    if r.risk is not None:
+        text += f" Of the runs that broke it, {r.risk:.0%} failed."
     crit = [c for c in r.criteria if SAFE_NAME.match(c)]
     if crit:
         text += " Most affected: " + ", ".join(crit) + "."
@@ -125,8 +127,8 @@ def _cond_text(c: Condition) -> str:
 
 def _lesson(r: InducedRule, text: str, dream_id: str) -> Lesson:
     return Lesson(id=lesson_id(r.specialist, r.rule), specialist=r.specialist, text=text, rule=r.rule,
-                  dream_id=dream_id, evidence=list(r.trace_ids), support=r.support, precision=r.precision,
-                  lift=r.lift, p_value=r.p_value)
+                  dream_id=dream_id, evidence=list(r.trace_ids), support=r.support, precision=r.precision if r.risk is None else r.risk,
+                  lift=r.lift, p_value=r.p_value, near_miss=is_advisory_key(r.label))
 
 
 # --------------------------------------------------------------------------- with a model
@@ -342,6 +344,7 @@ def _rule_entry(i: int, r: InducedRule) -> dict[str, Any]:
         "lift": round(r.lift, 3), "p_value": float(f"{r.p_value:.3g}"), "q_value": float(f"{r.q_value:.3g}"),
         "criteria": [c for c in r.criteria if SAFE_NAME.match(c)],
         "failures_counted": _safe_label(r.label),
+        **({"violators_failed_share": round(r.risk, 4)} if r.risk is not None else {}),
     }
 
 
