@@ -188,3 +188,17 @@ def test_evidence_pack_holds_its_budget_whatever_the_history(data, budget):
         ex = pack["examples"][0]
         assert ex["role"] == "broke_rule_failed" and "output.x" in ex["features"]
         assert all(isinstance(v, (int, float)) for e in pack["examples"] for v in e["features"].values())
+
+
+def test_one_rule_learned_from_a_failure_and_from_near_misses_is_added_once(data):
+    """The same limit can pass under a criterion's family and a near miss's: it is one lesson, added once,
+    and the later (the failure's, ranked after the near miss's smaller p) is the one kept."""
+    from orchestra.dreaming import steps
+
+    eps, induced, _ = data
+    r = induced[0]
+    near = r.model_copy(update={"label": "land.advisory.slope_margin", "risk": 0.3})
+    failure = r.model_copy(update={"label": "land.slope"})
+    pb, applied = steps.revise(Playbook(specialist=r.specialist), [], [near, failure], [], dream_id="d")
+    assert [d["op"] for d in applied] == ["ADD"] and len(pb.lessons) == 1
+    assert not pb.lessons[0].near_miss and pb.lessons[0].precision == r.precision

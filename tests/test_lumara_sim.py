@@ -10,7 +10,7 @@ import pytest
 from orchestra.tools import RunContext, ToolError
 
 from lumara.lander import G0, G_MOON, VEHICLE, Plan, World, fly, hover_fuel_rate, integrate
-from lumara.mission import Mission
+from lumara.mission import Mission, shadow_around
 from lumara.orbital import disk, rim_distance
 from lumara.outcomes import classify
 from lumara.scenarios import build_scenario, scenario_seeds
@@ -256,3 +256,11 @@ def test_the_shadow_around_a_real_touchdown_counts_the_later_sun_too():
     near = disk(tel["touchdown_x_m"], tel["touchdown_y_m"], 30.0, sc.terrain.dx, sc.terrain.n)
     dark_now, dark_ever = 1.0 - sc.lit[near].mean(), 1.0 - (sc.lit & sc.lit_later)[near].mean()
     assert dark_now < dark_ever and tel["shadow_within_30m"] == pytest.approx(dark_ever, abs=0.01)  # the touchdown point is reported to 0.1 m
+
+
+def test_a_touchdown_off_the_map_reads_the_shadow_at_its_edge():
+    """A lander that drifts off the mapped terrain still reports a number (the edge's), never NaN."""
+    sc = build_scenario(SEED)
+    assert shadow_around(sc, -900.0, -900.0, 30.0) == shadow_around(sc, 0.0, 0.0, 30.0)
+    far = sc.terrain.n * sc.terrain.dx + 900.0
+    assert 0.0 <= shadow_around(sc, far, far, 30.0) <= 1.0

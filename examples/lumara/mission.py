@@ -26,6 +26,15 @@ OPTICAL_SPEC_SHADOW = 0.5
 OPTICAL_TRUE_SHADOW = 0.4
 
 
+def shadow_around(sc: Scenario, x: float, y: float, radius: float) -> float:
+    """Share of the ground within `radius` of (x, y) dark now or later; a point off the map reads the map's edge,
+    as the flight's own cell lookups do."""
+    t = sc.terrain
+    edge = t.n * t.dx - 1e-6
+    i, j = disk(min(max(x, 0.0), edge), min(max(y, 0.0), edge), radius, t.dx, t.n)
+    return float(1.0 - (sc.lit & sc.lit_later)[i, j].mean())
+
+
 class Mission:
     """One landing attempt in one scenario; `execute` may run once."""
 
@@ -184,10 +193,8 @@ class Mission:
             # what a failure review reads off the orbital map: boulders too small to see cluster on fresh rims
             rim = rim_distance(self.scenario.orbital.catalogue, float(f.td_x[0]), float(f.td_y[0]))
             tel["cause_detail"] += f" It came down {rim:.0f} m from the nearest fresh crater rim in the orbital catalogue."
-        t = self.scenario.terrain
-        i, j = disk(float(f.td_x[0]), float(f.td_y[0]), 30.0, t.dx, t.n)
         # what the lander's own cameras and a local illumination model show around it after touchdown
-        tel["shadow_within_30m"] = round(float(1.0 - (self.scenario.lit & self.scenario.lit_later)[i, j].mean()), 3)
+        tel["shadow_within_30m"] = round(shadow_around(self.scenario, float(f.td_x[0]), float(f.td_y[0]), 30.0), 3)
         tel = {"site_id": site_id, **tel}
         self.flight, self.executed, self.executed_site, self.executed_plan = f, tel, site_id, p
         return tel

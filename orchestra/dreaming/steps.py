@@ -514,6 +514,9 @@ def revise(current: Playbook, episodes: Sequence[Episode], induced: Sequence[Ind
         deltas = synthesize_offline(induced, dream_id=dream_id)
     known = {lesson.id for lesson in counted.lessons}
     fresh = [d for d in deltas if not (d.op == "ADD" and (d.lesson_id in known or (d.lesson and d.lesson.rule and loosens(d.lesson.rule, counted, d.lesson.near_miss))))]
+    # one rule induced under two labels (a failure's and a near miss's) is one lesson: its last ADD is the one kept
+    last = {d.lesson_id: i for i, d in enumerate(fresh) if d.op == "ADD"}
+    fresh = [d for i, d in enumerate(fresh) if d.op != "ADD" or last[d.lesson_id] == i]
     candidate, applied = curate(counted, fresh, max_lessons=MAX_LESSONS, max_tokens=MAX_TOKENS, base_rate=base_rate)
     return candidate, [{"op": d.op, "lesson_id": d.lesson_id, "reason": d.reason, "text": d.lesson.text if d.lesson else None} for d in applied]
 
