@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .cli import CliError, DbOpt, JsonOpt, app, console, emit_json, open_store, playbook_app
-from .report import dream_outcome
+from .report import dream_outcome, unnamed_outcome
 
 RayAddressOpt = typer.Option(None, "--ray-address", help="Ray cluster for --executor ray: host:port, 'auto' or ray://host:10001 (default: $RAY_ADDRESS, else a local cluster).")
 
@@ -64,7 +64,7 @@ def dream(
     for spec, d in doc["specialists"].items():
         console.print(f"  {spec}: {dream_outcome(d)}", markup=False, highlight=False)
     for u in doc.get("unnamed_failures") or []:
-        console.print(f"  {u['label']}: failed in {u['runs']} runs, but their accounts name no decision (shared words: {', '.join(u['words']) or 'none'})", markup=False, highlight=False)
+        console.print(f"  no decision named: {unnamed_outcome(u)}", markup=False, highlight=False)
 
 
 def _check_executor(executor: str, ray_address: str | None = None) -> None:

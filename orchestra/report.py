@@ -26,6 +26,11 @@ def dream_outcome(d: dict[str, Any]) -> str:
     return f"{induced} rule{'s' if induced != 1 else ''} induced, none changed the playbook; v{cur} stays"
 
 
+def unnamed_outcome(u: dict[str, Any]) -> str:
+    """A failure whose accounts name no decision (a dream's `unnamed_failures` entry), in words."""
+    return f"`{u['label']}` in {u['runs']} runs (shared words: {', '.join(u['words']) or 'none'})"
+
+
 def _plt() -> Any:
     import matplotlib
 
@@ -182,7 +187,7 @@ def write_report(summary: dict[str, Any], out: Path, wf: Any, evals: list[dict[s
         unnamed = n.get("unnamed_failures") or []
         if unnamed:
             L.append("Failed in 2+ runs, but their accounts name no decision (only the general family tests these): "
-                     + "; ".join(f"`{u['label']}` in {u['runs']} runs (shared words: {', '.join(u['words']) or 'none'})" for u in unnamed) + ".")
+                     + "; ".join(unnamed_outcome(u) for u in unnamed) + ".")
         g = n.get("gate") or {}
         if g:
             L.append(f"Gate on {g.get('n')} validation scenarios: current {_pct(g.get('current_success'))} vs candidate {_pct(g.get('candidate_success'))} (wins {g.get('wins')}, losses {g.get('losses')}); regressions: {g.get('regressions') or 'none'}.")

@@ -22,7 +22,7 @@ from ..playbook import Playbook
 from ..rules import Condition, Rule
 from .curate import Delta, curate, loosens, update_counts
 from .episodes import CRITERION_WORD, NEAR_MISS_WORD, Episode, FailureSignature, is_advisory_key, name_words
-from .induce import InducedRule, NullSearch, _Search, focus_table, induce_from_stats
+from .induce import InducedRule, NullSearch, _Cond, _holds, _Search, focus_table, induce_from_stats
 from .stats import RATIO, Column, InductionStats, Table, failure_signatures, update
 from .synthesize import synthesize_offline, synthesize_with_model
 
@@ -387,14 +387,16 @@ def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]
     return found
 
 
-def _column_holds(t: Table, c: Condition) -> np.ndarray:
-    """Where an induced condition holds on the stored rows (never where its column is missing, as in induction)."""
+def _column_holds(t: Table, c: Condition) -> tuple[np.ndarray, np.ndarray]:
+    """An induced condition placed back on the stored rows: (where its column is present, where it holds there)."""
+    if c.op not in ("<=", ">=", "==", "!="):
+        raise ValueError(f"induction writes no {c.op!r} condition")
     i = t.index(f"{c.field}{RATIO}{c.per}" if c.per else c.field)
     col, x = t.columns[i], t.X[i].astype(np.float64)
     v = col.vocab.index(str(c.value)) if col.kind == "cat" else float(c.value)  # type: ignore[arg-type]
+    present = ~np.isnan(x)
     with np.errstate(invalid="ignore"):
-        held = {"<=": x <= v, ">=": x >= v, "==": x == v, "!=": x != v}[c.op]
-    return held & ~np.isnan(x)
+        return present, present & _holds(x, _Cond(i, c.op, v))
 
 
 def verdict_risk(rule: Rule, t: Table, real: dict[str, Outcome]) -> float | None:
@@ -405,10 +407,10 @@ def verdict_risk(rule: Rule, t: Table, real: dict[str, Outcome]) -> float | None
     so such a lesson carries this one instead.
     """
     try:
-        present = ~np.isnan(t.X[t.index(f"{rule.require.field}{RATIO}{rule.require.per}" if rule.require.per else rule.require.field)])
-        broke = present & ~_column_holds(t, rule.require)
+        present, kept = _column_holds(t, rule.require)
+        broke = present & ~kept
         for c in rule.when:
-            broke &= _column_holds(t, c)
+            broke &= _column_holds(t, c)[1]
     except (KeyError, ValueError):
         return None
     runs = [str(r) for r in t.run_ids[broke]]
