@@ -26,6 +26,15 @@ def dream_outcome(d: dict[str, Any]) -> str:
     return f"{induced} rule{'s' if induced != 1 else ''} induced, none changed the playbook; v{cur} stays"
 
 
+def moved_outcome(t: dict[str, Any]) -> str:
+    """One trial of a limit moved in: its validation figures, against the tested limit where recorded, and whether it was kept."""
+    if t.get("skipped"):
+        return f"not flown ({t['skipped']})"
+    v = t.get("versus_tested")
+    versus = f" (won {v['wins']}, lost {v['losses']} against the tested limit)" if v else ""
+    return f"{_pct(t.get('success_with'))} -> {_pct(t.get('success_moved'))}{versus}, {'kept' if t.get('kept') else 'not kept'}"
+
+
 def unnamed_outcome(u: dict[str, Any]) -> str:
     """A failure whose accounts name no decision (a dream's `unnamed_failures` entry), in words."""
     return f"`{u['label']}` in {u['runs']} runs (shared words: {', '.join(u['words']) or 'none'})"
@@ -198,9 +207,7 @@ def write_report(summary: dict[str, Any], out: Path, wf: Any, evals: list[dict[s
             if pruned:
                 L.append(f"Dropped by leave-one-out: {', '.join(pruned.get('dropped') or []) or 'none'}.")
             for t in g.get("tightened") or []:
-                flown = (f"{_pct(t.get('success_with'))} -> {_pct(t.get('success_moved'))}, {'kept' if t.get('kept') else 'not kept'}"
-                         if not t.get("skipped") else f"not flown ({t['skipped']})")
-                L.append(f"Moved in: `{t.get('rule')}` -> `{t.get('moved')}`: {flown}.")
+                L.append(f"Moved in: `{t.get('rule')}` -> `{t.get('moved')}`: {moved_outcome(t)}.")
             if g.get("reason"):
                 L.append(f"Not promoted: {g['reason']}.")
         for spec, d in (n.get("specialists") or {}).items():

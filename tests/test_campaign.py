@@ -107,7 +107,11 @@ def test_report_shows_leave_one_out_rounds_and_why_a_night_was_not_promoted(pilo
                               "pruned": {"dropped": ["Lbad"], "rounds": [{"success_with": 0.5, "success_without": {"Lbad": 0.9, "Lgood": 0.3}}]},
                               "tightened": [{"lesson_id": "Lgood", "rule": "require output.speed_mps <= 2.9", "moved": "require output.speed_mps <= 2.2", "success_with": 0.9, "success_moved": 0.95, "kept": True},
                                              {"lesson_id": "Lgust", "rule": "require output.gust_margin <= 4", "moved": "require output.gust_margin <= 3", "success_with": 0.95,
-                                              "success_moved": None, "kept": False, "skipped": "no failed validation run breaks the moved limit"}]}
+                                              "success_moved": None, "kept": False, "skipped": "no failed validation run breaks the moved limit"},
+                                             {"lesson_id": "Lwind", "rule": "require output.wind_mps <= 9", "moved": "require output.wind_mps <= 6", "success_with": 0.95,
+                                              "success_moved": 0.95, "kept": False, "versus_tested": {"wins": 0, "losses": 0}},
+                                             {"lesson_id": "Lrain", "rule": "require output.rain_mm <= 9", "moved": "require output.rain_mm <= 6", "success_with": 0.95,
+                                              "success_moved": 0.95, "kept": False, "versus_tested": {"wins": 1, "losses": 1}}]}
     assert isinstance(s["nights"][0]["unnamed_failures"], list)  # what the dream found (see test_dreaming_steps)
     s["nights"][0]["unnamed_failures"] = [{"label": "land.advisory.power_margin", "runs": 7, "words": ["margin", "power"]}]
     report = write_report(s, tmp_path / "r2", pilot, [], None, []).read_text()
@@ -118,6 +122,8 @@ def test_report_shows_leave_one_out_rounds_and_why_a_night_was_not_promoted(pilo
     assert "Not promoted: new lessons won no more validation scenarios than they lost." in report
     assert "Moved in: `require output.speed_mps <= 2.9` -> `require output.speed_mps <= 2.2`: 90.0% -> 95.0%, kept." in report
     assert "Moved in: `require output.gust_margin <= 4` -> `require output.gust_margin <= 3`: not flown (no failed validation run breaks the moved limit)." in report
+    assert "Moved in: `require output.wind_mps <= 9` -> `require output.wind_mps <= 6`: 95.0% -> 95.0% (won 0, lost 0 against the tested limit), not kept." in report
+    assert "Moved in: `require output.rain_mm <= 9` -> `require output.rain_mm <= 6`: 95.0% -> 95.0% (won 1, lost 1 against the tested limit), not kept." in report
     for spec, d in s["nights"][0]["specialists"].items():
         assert f"- `{spec}`: {dream_outcome(d)}" in report
     assert "vNone" not in report

@@ -71,6 +71,9 @@ def test_a_graded_limit_moves_in_when_the_validation_scenarios_favour_it(db):
     out = dream(wf, store, validation_seeds=list(range(1000, 1030)))
     [trial] = out["gate"]["tightened"]
     assert trial["kept"] and trial["success_moved"] >= trial["success_with"] + 1 / 30
+    # paired with the tested limit's flights on the same 30 scenarios, the wins net of losses are the gain
+    versus = trial["versus_tested"]
+    assert versus["wins"] - versus["losses"] == round((trial["success_moved"] - trial["success_with"]) * 30) and versus["wins"] >= 1
     lesson = get_playbook(store, "pilot").lessons[0]
     tested, moved = float(trial["rule"].rsplit(" ", 1)[1]), float(lesson.rule.require.value)
     passed_inside = sorted(r.results["pilot"]["speed_mps"] for r in before if r.passed and r.results["pilot"]["speed_mps"] <= tested)

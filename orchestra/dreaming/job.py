@@ -22,7 +22,7 @@ from ..versions import active_playbooks, active_version, insert_version
 from ..workflow import Workflow
 from . import steps
 from .episodes import Episode
-from .gate import gate
+from .gate import compare, gate
 from .curate import lesson_id
 from .mine import mine
 from .synthesize import moved_text
@@ -268,12 +268,23 @@ def _tighten(wf: Workflow, current: dict[str, Playbook], joint: dict[str, Playbo
         g = gate(wf, current, trial, seeds, executor=executor, workers=workers, model=model, dream_id=f"{dream_id}:tighten-{lid}", baseline=first["_current_results"])
         out["costs"].append(g["cost"])
         keep = g["candidate_success"] - base >= margin - 1e-9 and not g["regressions"]
-        out["trials"].append({**trial_row, "success_moved": g["candidate_success"], "kept": keep})
+        out["trials"].append({**trial_row, "success_moved": g["candidate_success"], "kept": keep, **_versus_tested(flown, g)})
         if keep:
             out["kept"][lid] = (tight.id, tight.text)
             cand, base, out["gate"], flown = trial, g["candidate_success"], g, g.get("_candidate_results")
     out["candidate"] = cand
     return out
+
+
+def _versus_tested(before: list[dict[str, Any]] | None, trial: dict[str, Any]) -> dict[str, Any]:
+    """The trial's validation flights against the tested limit's, paired, for the report: a tie is a trade or no change.
+
+    Only a win keeps a move; keeping the ties that changed nothing was measured and not adopted (docs/dreaming.md).
+    """
+    if before is None:
+        return {}
+    versus = compare(before, trial["_candidate_results"])
+    return {"versus_tested": {"wins": versus["wins"], "losses": versus["losses"]}}
 
 
 def _could_win(moved: Rule, specialist: str, flown: list[dict[str, Any]] | None) -> bool:
