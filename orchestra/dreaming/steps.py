@@ -344,7 +344,8 @@ def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]
     """
     keys = focus_keys(stats)  # the families' words, read once: they also say which conditions to search first
     tests = focused_tests(stats, seed=seed, keys=keys)
-    if len(_outcomes(list(stats.tables.values()))) < NEAR_MISS_MIN_RUNS:
+    real = _outcomes(list(stats.tables.values()))
+    if len(real) < NEAR_MISS_MIN_RUNS:
         # a near-miss rule steers the next days away from where rare failures would show: it waits for more runs
         tests = [t for t in tests if not _advisory(t.labels[0])]
     # gatekeeping: failure families first, exactly as if no near misses were recorded; near-miss families then
@@ -356,7 +357,6 @@ def induce_focused(stats: InductionStats, *, seed: int = 0) -> list[InducedRule]
         return []
     earned = ALPHA * sum(p <= failure_cutoff for p in failures) / len(failures)
     near_miss_cutoff = bh_cutoff([t.p_value for t, n in zip(tests, near) if n], alpha=earned)
-    real = _outcomes(list(stats.tables.values()))
     found: list[InducedRule] = []
     for t, n in zip(tests, near):
         cutoff = near_miss_cutoff if n else failure_cutoff
