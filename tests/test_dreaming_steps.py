@@ -235,6 +235,15 @@ def test_a_limit_moved_in_sits_at_the_median_the_passed_runs_chose_inside_it():
     r = t.X[t.index("output.gate_m")].astype(float) / t.X[t.index("input.relief_m")].astype(float)
     got = steps.moved_in(ratio, t)
     assert got is not None and got.require.per == "input.relief_m" and got.require.value == round(float(np.median(r[t.passed & (r >= 1.1)])), 4) > 1.1
+    # induction placed that limit on the stored ratio column, and the move reads the same column
+    assert "output.gate_m@input.relief_m" in {c.name for c in t.columns}
+    stored = t.X[t.index("output.gate_m@input.relief_m")].astype(float)
+    assert got.require.value == round(float(np.median(stored[t.passed & (stored >= 1.1)])), 4)
+    # a limit relative to an input no ratio column holds (a model wrote it, say) divides the raw columns
+    odd = Rule(require=Condition(field="output.shadow_fraction", op="<=", value=0.01, per="input.relief_m"))
+    q = x / t.X[t.index("input.relief_m")].astype(float)
+    assert "output.shadow_fraction@input.relief_m" not in {c.name for c in t.columns}
+    assert steps.moved_in(odd, t).require.value == round(float(np.median(q[t.passed & (q <= 0.01)])), 4) < 0.01
 
 
 def test_conditional_categorical_thin_and_unknown_limits_are_not_moved():

@@ -391,12 +391,28 @@ def _column_holds(t: Table, c: Condition) -> tuple[np.ndarray, np.ndarray]:
     """An induced condition placed back on the stored rows: (where its column is present, where it holds there)."""
     if c.op not in ("<=", ">=", "==", "!="):
         raise ValueError(f"induction writes no {c.op!r} condition")
-    i = t.index(f"{c.field}{RATIO}{c.per}" if c.per else c.field)
-    col, x = t.columns[i], t.X[i].astype(np.float64)
-    v = col.vocab.index(str(c.value)) if col.kind == "cat" else float(c.value)  # type: ignore[arg-type]
+    x = _decision_values(t, c.field, c.per)
+    col = None if c.per else t.columns[t.index(c.field)]
+    v = col.vocab.index(str(c.value)) if col is not None and col.kind == "cat" else float(c.value)  # type: ignore[arg-type]
     present = ~np.isnan(x)
     with np.errstate(invalid="ignore"):
-        return present, present & _holds(x, _Cond(i, c.op, v))
+        return present, present & _holds(x, _Cond(0, c.op, v))
+
+
+def _decision_values(t: Table, field: str, per: str | None = None) -> np.ndarray:
+    """A decision per stored row as induction read it (NaN where absent): `field`, or `field / per` when relative.
+
+    The stored ratio column is the one induction placed the limit on; a rule relative to an input that
+    no ratio column holds (written by a model, say) is read by dividing the two raw columns.
+    """
+    try:
+        return t.X[t.index(f"{field}{RATIO}{per}" if per else field)].astype(np.float64)
+    except KeyError:
+        if per is None:
+            raise
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = t.X[t.index(field)].astype(np.float64) / t.X[t.index(per)].astype(np.float64)
+    return np.where(np.isfinite(x), x, np.nan)
 
 
 def verdict_risk(rule: Rule, t: Table, real: dict[str, Outcome]) -> float | None:
@@ -491,10 +507,7 @@ def moved_in(rule: Rule, t: Table) -> Rule | None:
     if rule.when or req.op not in ("<=", ">=") or isinstance(req.value, bool) or not isinstance(req.value, (int, float)):
         return None
     try:
-        x = t.X[t.index(req.field)].astype(np.float64)
-        if req.per is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                x = x / t.X[t.index(req.per)].astype(np.float64)
+        x = _decision_values(t, req.field, req.per)
     except KeyError:
         return None
     limit = float(req.value)
