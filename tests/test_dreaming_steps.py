@@ -467,3 +467,22 @@ def test_a_passed_family_takes_its_condition_from_the_input_its_failures_name_be
     assert rule.rule.when[0].field == "input.approach_shade_fraction" and rule.rule.require.describe() == "output.sensor == lidar"
     (rule,) = steps.induce_focused(update(InductionStats.empty(), shade_team(seed, named_separates=False)))
     assert rule.rule.when[0].field == "input.shade_fraction"
+
+
+def test_a_near_miss_limit_beside_a_failure_limit_takes_no_second_place_among_max_rules():
+    """Five decisions fill a specialist's rules; a near-miss limit on one of them still joins (it constrains the
+    same decision), a sixth decision does not, and a weaker rule of the same decision and side is dropped."""
+    from orchestra.dreaming.induce import InducedRule
+    from orchestra.rules import Condition, Rule
+
+    def induced(field: str, value: float, p: float, label: str = "") -> InducedRule:
+        return InducedRule(rule=Rule(require=Condition(field=f"output.{field}", op="<=", value=value)), specialist="site", support=5, runs=5,
+                           failures=4, precision=0.8, baseline_failure_rate=0.2, lift=4.0, p_value=p, q_value=p, label=label)
+
+    five = [induced(f"risk{k}", 1.0, 0.001 * (k + 1)) for k in range(steps.MAX_RULES)]
+    near = induced("risk0", 0.5, 0.01, label="land.advisory.risk_margin")
+    sixth = induced("other", 1.0, 0.009)
+    weaker = induced("risk1", 0.7, 0.02)
+    chosen = steps.select_rules([sixth, weaker, near, *reversed(five)], ["site", "nav"])
+    assert chosen["nav"] == []
+    assert [r.rule.describe() for r in chosen["site"]] == [r.rule.describe() for r in five] + ["require output.risk0 <= 0.5"]

@@ -472,19 +472,31 @@ def induce_general(stats: InductionStats, variants: list[tuple[str, Label]], *, 
     return found
 
 
+def select_rules(found: Sequence[InducedRule], names: Sequence[str]) -> dict[str, list[InducedRule]]:
+    """The strongest rule per decision and side, for at most MAX_RULES decisions per specialist.
+
+    A near-miss limit may stand beside the failure limit of the same decision (`Lesson.near_miss`); it
+    constrains the same decision, so it takes no second place among the MAX_RULES.
+    """
+    by_spec: dict[str, list[InducedRule]] = {n: [] for n in names}
+    seen: set[tuple[str, str, str, bool]] = set()
+    for r in sorted(found, key=lambda r: r.p_value):
+        decision = (r.rule.require.field, r.rule.require.op)
+        key = (r.specialist, *decision, is_advisory_key(r.label))
+        decisions = {(x.rule.require.field, x.rule.require.op) for x in by_spec.setdefault(r.specialist, [])}
+        if key in seen or (decision not in decisions and len(decisions) >= MAX_RULES):
+            continue
+        seen.add(key)
+        by_spec[r.specialist].append(r)
+    return by_spec
+
+
 def induce_all(prior: InductionStats | None, episodes: Sequence[Episode], names: Sequence[str], *, seed: int = 0) -> tuple[InductionStats, dict[str, list[InducedRule]], dict[str, list[FailureSignature]]]:
     """Fold new episodes into the kept statistics and induce from them: old spans are never re-read."""
     stats = update(prior or InductionStats.empty(), episodes)
     variants = _variants(stats)
     found = induce_general(stats, variants, seed=seed) + induce_focused(stats, seed=seed)
-    by_spec: dict[str, list[InducedRule]] = {n: [] for n in names}
-    seen: set[tuple[str, str, str, bool]] = set()
-    for r in sorted(found, key=lambda r: r.p_value):
-        key = (r.specialist, r.rule.require.field, r.rule.require.op, is_advisory_key(r.label))  # a near-miss limit beside a failure one
-        if key in seen or len(by_spec.setdefault(r.specialist, [])) >= MAX_RULES:
-            continue
-        seen.add(key)
-        by_spec[r.specialist].append(r)
+    by_spec = select_rules(found, names)
     sigs: dict[str, list[FailureSignature]] = {n: [] for n in names}
     for s in failure_signatures(stats):
         sigs.setdefault(s.specialist, []).append(s)
