@@ -264,3 +264,17 @@ def test_a_touchdown_off_the_map_reads_the_shadow_at_its_edge():
     assert shadow_around(sc, -900.0, -900.0, 30.0) == shadow_around(sc, 0.0, 0.0, 30.0)
     far = sc.terrain.n * sc.terrain.dx + 900.0
     assert 0.0 <= shadow_around(sc, far, far, 30.0) <= 1.0
+
+
+@pytest.mark.parametrize("times_jump", [0.5, 1.3, 3.0])
+def test_a_landing_logs_its_altimeter_gate_over_the_jump_it_saw(times_jump: float):
+    """`altimeter_margin` is the rejection gate over the terrain jump the altimeter saw (the true jump
+    with its 3% reading noise): below 1 exactly when the altimeter was rejected; the altimeter near miss reads it."""
+    mission = Mission(SEED)
+    site = mission.candidates()["sites"][0]["site_id"]
+    jump = abs(mission.oracle(site)["true_altimeter_jump_m"])
+    assert jump > 5.0
+    gate = times_jump * jump
+    tel = mission.execute(site, sensor="lidar", hover_altitude_m=90.0, divert_budget_m=45.0, altimeter_rejection_m=gate, terminal_rate_mps=1.2)
+    assert tel["altimeter_margin"] == pytest.approx(times_jump, rel=0.15)
+    assert (tel["altimeter_margin"] < 1.0) is tel["altimeter_rejected"]

@@ -152,6 +152,7 @@ class Flight:
     site: tuple[float, float]
     approach_shadow: float
     jump_m: float
+    jump_seen_m: np.ndarray
     nav_lost: np.ndarray
     rejected: np.ndarray
     bias_m: np.ndarray
@@ -295,7 +296,7 @@ def fly(world: World, site: tuple[float, float], plan: Plan, rng: np.random.Gene
     if record:
         traj = [p + np.array([sx, sy, z_site]) for p in path]
     return Flight(
-        sensor=plan.sensor, site=site, approach_shadow=asf, jump_m=jump, nav_lost=nav_lost, rejected=rejected,
+        sensor=plan.sensor, site=site, approach_shadow=asf, jump_m=jump, jump_seen_m=np.abs(jump) * (1.0 + jump_noise), nav_lost=nav_lost, rejected=rejected,
         bias_m=bias, gate_alt_m=gate_alt, hda_found=found, divert_m=divert, td_x=td_x, td_y=td_y, vz=vz, vh=vh,
         slope=slope, boulder_d=bd, boulder_hit=hit, fuel_left=np.maximum(mass - empty, 0.0), exhausted=exhausted,
         ground_approach=ground_approach, dist_target=np.hypot(td_x - world.target[0], td_y - world.target[1]),

@@ -195,6 +195,8 @@ class Mission:
             tel["cause_detail"] += f" It came down {rim:.0f} m from the nearest fresh crater rim in the orbital catalogue."
         # what the lander's own cameras and a local illumination model show around it after touchdown
         tel["shadow_within_30m"] = round(shadow_around(self.scenario, float(f.td_x[0]), float(f.td_y[0]), 30.0), 3)
+        # what the altimeter logged: its rejection gate over the largest jump in terrain relief it saw on the approach
+        tel["altimeter_margin"] = round(min(p.altimeter_rejection_m / max(float(f.jump_seen_m[0]), 1e-9), 99.0), 3)
         tel = {"site_id": site_id, **tel}
         self.flight, self.executed, self.executed_site, self.executed_plan = f, tel, site_id, p
         return tel
