@@ -216,9 +216,10 @@ def fly(world: World, site: tuple[float, float], plan: Plan, rng: np.random.Gene
     nav_lost = np.zeros(K, bool)
     if optical:
         nav_lost = asf + 0.04 * u_nav > world.nav_tolerance
+    jump_seen = np.abs(jump) * (1.0 + jump_noise)  # what the altimeter reads, beside what the gate rejects
     rejected = np.zeros(K, bool)
     if world.altimeter_terrain:
-        rejected = np.abs(jump) * (1.0 + jump_noise) > plan.altimeter_rejection_m
+        rejected = jump_seen > plan.altimeter_rejection_m
     bias = np.where(rejected, -kappa * jump + drift, 0.0)
 
     a = np.radians(world.approach_az_deg)
@@ -296,7 +297,7 @@ def fly(world: World, site: tuple[float, float], plan: Plan, rng: np.random.Gene
     if record:
         traj = [p + np.array([sx, sy, z_site]) for p in path]
     return Flight(
-        sensor=plan.sensor, site=site, approach_shadow=asf, jump_m=jump, jump_seen_m=np.abs(jump) * (1.0 + jump_noise), nav_lost=nav_lost, rejected=rejected,
+        sensor=plan.sensor, site=site, approach_shadow=asf, jump_m=jump, jump_seen_m=jump_seen, nav_lost=nav_lost, rejected=rejected,
         bias_m=bias, gate_alt_m=gate_alt, hda_found=found, divert_m=divert, td_x=td_x, td_y=td_y, vz=vz, vh=vh,
         slope=slope, boulder_d=bd, boulder_hit=hit, fuel_left=np.maximum(mass - empty, 0.0), exhausted=exhausted,
         ground_approach=ground_approach, dist_target=np.hypot(td_x - world.target[0], td_y - world.target[1]),
