@@ -9,7 +9,7 @@ import pytest
 
 from orchestra.dreaming.episodes import NEAR_MISS_MARK, explanation_words, is_advisory_key
 from orchestra.dreaming.gate import gate
-from orchestra.dreaming.job import DreamBusy, _could_win, dream
+from orchestra.dreaming.job import DreamBusy, _could_win, _near_miss_inside, dream
 from orchestra.loader import load_workflow
 from orchestra.playbook import Lesson, Playbook
 from orchestra.rules import Condition, Rule
@@ -223,3 +223,26 @@ def test_a_moved_limit_is_flown_only_where_it_could_turn_a_failed_validation_run
     assert _could_win(moved, "pilot", None)
     ratio = Rule(require=Condition(field="output.speed_mps", op="<=", value=0.5, per="input.gust_mps"))
     assert _could_win(ratio, "pilot", [run("failed", 1.5)])
+
+
+def test_a_failure_limit_is_not_moved_where_a_near_miss_limit_stands_inside_it():
+    """Near misses already placed the edge of the graded risk: moving the failure limit would change
+    nothing short of it and overrule it past it. A looser near-miss limit, another decision or a
+    conditional rule leaves the move to the gate."""
+
+    def lesson(value: float, near_miss: bool = False, op: str = "<=", field: str = "output.speed_mps", per: str | None = None, when=()) -> Lesson:
+        rule = Rule(when=list(when), require=Condition(field=field, op=op, value=value, per=per))
+        return Lesson(id=f"L{value}{op}{near_miss}{field}{per}", specialist="pilot", text="t", rule=rule, near_miss=near_miss)
+
+    failure = lesson(3.0)
+    assert _near_miss_inside(failure, Playbook(specialist="pilot", lessons=[failure, lesson(2.0, near_miss=True)]))
+    assert _near_miss_inside(failure, Playbook(specialist="pilot", lessons=[failure, lesson(3.0, near_miss=True)]))
+    assert not _near_miss_inside(failure, Playbook(specialist="pilot", lessons=[failure, lesson(3.5, near_miss=True)]))
+    assert not _near_miss_inside(failure, Playbook(specialist="pilot", lessons=[failure, lesson(2.0)]))
+    assert not _near_miss_inside(failure, Playbook(specialist="pilot", lessons=[failure, lesson(2.0, near_miss=True, field="output.gust_mps")]))
+    assert not _near_miss_inside(failure, Playbook(specialist="pilot", lessons=[failure, lesson(2.0, near_miss=True, per="input.gust_mps")]))
+    gusty = [Condition(field="input.gust_mps", op=">=", value=5.0)]
+    assert not _near_miss_inside(failure, Playbook(specialist="pilot", lessons=[failure, lesson(2.0, near_miss=True, when=gusty)]))
+    lower = lesson(1.0, op=">=")
+    assert _near_miss_inside(lower, Playbook(specialist="pilot", lessons=[lower, lesson(1.5, near_miss=True, op=">=")]))
+    assert not _near_miss_inside(lower, Playbook(specialist="pilot", lessons=[lower, lesson(0.5, near_miss=True, op=">=")]))

@@ -19,7 +19,7 @@ from lumara.types import AssuranceResult, AssuranceTask, DescentPlan, NavTask, S
 
 SEEDS = scenario_seeds("train", 6)
 SITE_FIELDS = ("slope_deg", "roughness_m", "shadow_fraction", "approach_shadow_fraction", "rim_distance_m",
-               "cliff_distance_m", "relief_m", "earth_visible", "distance_to_target_m", "science_value")
+               "cliff_distance_m", "relief_m", "earth_visible", "earth_clearance_deg", "distance_to_target_m", "science_value")
 
 
 def rule(field: str, op: str, value, when: tuple | None = None) -> Rule:

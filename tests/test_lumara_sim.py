@@ -14,7 +14,7 @@ from lumara.mission import Mission, shadow_around
 from lumara.orbital import disk, rim_distance
 from lumara.outcomes import classify
 from lumara.scenarios import build_scenario, scenario_seeds
-from lumara.shadows import cast_shadows, visible_toward
+from lumara.shadows import cast_shadows, clearance_deg, visible_toward
 from lumara.terrain import HAZARD_BOULDER_M, TerrainParams, crater_population
 from lumara.tools import execute_landing, list_candidate_sites, simulate_landing
 from lumara.types import CAUSES
@@ -109,6 +109,27 @@ def test_earth_line_of_sight_blocked_by_a_ridge():
     x, y = np.array([50.0, 150.0]), np.array([100.0, 100.0])
     vis = visible_toward(dem, 2.0, x, y, azimuth_deg=0.0, elevation_deg=5.0)
     assert list(vis) == [False, True]
+
+
+def test_earth_clearance_is_its_elevation_over_the_ridge_it_clears():
+    """A 50 m ridge 20 m and 120 m away (mast 2 m): Earth at 5 deg is hidden, then clears it by 5 - atan(48/120).
+
+    Past the ridge, flat ground to the map's edge 48 m on lies below the mast: the horizon dips, Earth clears more."""
+    dem = np.zeros((100, 100), np.float32)
+    dem[:, 60] = 50.0
+    x, y = np.array([100.0, 0.0, 150.0]), np.array([100.0, 100.0, 100.0])
+    c = clearance_deg(dem, 2.0, x, y, azimuth_deg=0.0, elevation_deg=5.0)
+    assert c[0] == pytest.approx(5.0 - np.degrees(np.arctan(48 / 20)), abs=0.3)
+    assert c[1] == pytest.approx(5.0 - np.degrees(np.arctan(48 / 120)), abs=0.3)
+    assert c[2] == pytest.approx(5.0 + np.degrees(np.arctan(2 / 48)), abs=0.3)
+    assert list(c > 0) == list(visible_toward(dem, 2.0, x, y, azimuth_deg=0.0, elevation_deg=5.0))
+
+
+def test_every_site_lists_earth_clearance_that_agrees_with_its_visibility():
+    for seed in (SEED, SEED + 3):
+        sites = build_scenario(seed).sites
+        assert all((s.earth_clearance_deg > 0) == s.earth_visible for s in sites)
+        assert len({s.earth_clearance_deg for s in sites}) > 1
 
 
 def test_orbital_products_hide_sub_resolution_boulders_and_blur_slopes():
@@ -278,3 +299,20 @@ def test_a_landing_logs_its_altimeter_gate_over_the_jump_it_saw(times_jump: floa
     tel = mission.execute(site, sensor="lidar", hover_altitude_m=90.0, divert_budget_m=45.0, altimeter_rejection_m=gate, terminal_rate_mps=1.2)
     assert tel["altimeter_margin"] == pytest.approx(times_jump, rel=0.15)
     assert (tel["altimeter_margin"] < 1.0) is tel["altimeter_rejected"]
+
+
+@pytest.mark.parametrize("elevation", [-3.0, None, 30.0])
+def test_a_landing_logs_how_far_earth_stands_above_its_horizon(elevation: float | None):
+    """`earth_margin_deg` is Earth's elevation above the true local horizon at the touchdown point (the radio's
+    mast, 2 m): positive exactly when the link holds; the Earth near miss reads it."""
+    mission = Mission(SEED)
+    sc = mission.scenario
+    if elevation is not None:
+        earth = (sc.earth[0], elevation)
+        mission.__dict__["scenario"] = dataclasses.replace(sc, earth=earth)
+        mission.__dict__["truth"] = dataclasses.replace(mission.truth, earth=earth)
+    site = mission.candidates()["sites"][0]["site_id"]
+    tel = mission.execute(site, sensor="lidar", hover_altitude_m=90.0, divert_budget_m=45.0, altimeter_rejection_m=300.0, terminal_rate_mps=1.2)
+    assert (tel["earth_margin_deg"] > 0) is tel["earth_link"]
+    if elevation is not None:
+        assert tel["earth_margin_deg"] < elevation + 3.0 and (tel["earth_margin_deg"] > 20.0) is (elevation > 0)

@@ -18,7 +18,7 @@ from .lander import VEHICLE, Flight, Plan, World, approach_profile, fly, nominal
 from .orbital import APPROACH_M, SITE_RADIUS_M, SLOPE_RADIUS_M, disk, rim_distance, track_points
 from .outcomes import Classified, classify, summary, telemetry
 from .scenarios import Scenario, build_scenario
-from .shadows import visible_toward
+from .shadows import clearance_deg, visible_toward
 from .terrain import HAZARD_BOULDER_M
 from .types import SiteInfo
 
@@ -197,6 +197,9 @@ class Mission:
         tel["shadow_within_30m"] = round(shadow_around(self.scenario, float(f.td_x[0]), float(f.td_y[0]), 30.0), 3)
         # what the altimeter logged: its rejection gate over the largest jump in terrain relief it saw on the approach
         tel["altimeter_margin"] = round(min(p.altimeter_rejection_m / max(float(f.jump_seen_m[0]), 1e-9), 99.0), 3)
+        # what the radio sees after touchdown: how far Earth stands above the local horizon
+        t = self.scenario.terrain
+        tel["earth_margin_deg"] = round(float(clearance_deg(t.dem, t.dx, f.td_x[:1], f.td_y[:1], *self.scenario.earth)[0]), 2)
         tel = {"site_id": site_id, **tel}
         self.flight, self.executed, self.executed_site, self.executed_plan = f, tel, site_id, p
         return tel

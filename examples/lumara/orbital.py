@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .shadows import cast_shadows, visible_toward
+from .shadows import cast_shadows, clearance_deg, visible_toward
 from .terrain import Craters, Terrain, fractal_surface, slope_map
 from .types import SiteInfo
 
@@ -155,6 +155,7 @@ def site_attributes(
     si, sj = orb.cell(x, y)
     relief = float(np.max(np.abs(orb.dem[ti, tj] - orb.dem[si, sj])))
     earth_ok = bool(visible_toward(orb.dem, orb.dx, np.array([x]), np.array([y]), *earth)[0])
+    earth_clearance = float(clearance_deg(orb.dem, orb.dx, np.array([x]), np.array([y]), *earth)[0])
     dist = float(np.hypot(x - target[0], y - target[1]))
     rim = rim_distance(orb.catalogue, x, y)
     return {
@@ -166,6 +167,7 @@ def site_attributes(
         "cliff_distance_m": round(cliff_distance(orb, x, y, cliffs), 1),
         "relief_m": round(relief, 1),
         "earth_visible": earth_ok,
+        "earth_clearance_deg": round(earth_clearance, 2),
         "distance_to_target_m": round(dist, 1),
         "science_value": round(science_value(dist, rim, shadow), 3),
     }

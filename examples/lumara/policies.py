@@ -18,7 +18,7 @@ from orchestra.rules import Rule, choose, constrain, flatten, violations
 from .types import AssuranceResult, DescentPlan, SiteChoice
 
 SITE_FIELDS = ("slope_deg", "roughness_m", "shadow_fraction", "approach_shadow_fraction", "rim_distance_m",
-               "cliff_distance_m", "relief_m", "earth_visible", "distance_to_target_m", "science_value")
+               "cliff_distance_m", "relief_m", "earth_visible", "earth_clearance_deg", "distance_to_target_m", "science_value")
 PLAN_FIELDS = ("sensor", "hover_altitude_m", "divert_budget_m", "altimeter_rejection_m", "terminal_rate_mps")
 MAX_REPLANS = 6
 

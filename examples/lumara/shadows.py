@@ -55,18 +55,8 @@ def cast_shadows(dem: np.ndarray, dx: float, azimuth_deg: float, elevation_deg: 
     return np.ascontiguousarray(out)
 
 
-def visible_toward(
-    dem: np.ndarray,
-    dx: float,
-    x: np.ndarray,
-    y: np.ndarray,
-    azimuth_deg: float,
-    elevation_deg: float,
-    mast_m: float = 2.0,
-) -> np.ndarray:
-    """Whether points (x, y) see a source at (azimuth, elevation): one marched ray per point."""
-    x = np.atleast_1d(np.asarray(x, dtype=np.float64))
-    y = np.atleast_1d(np.asarray(y, dtype=np.float64))
+def _horizon_tan(dem: np.ndarray, dx: float, x: np.ndarray, y: np.ndarray, azimuth_deg: float, mast_m: float) -> np.ndarray:
+    """Tangent of the horizon's elevation seen from a mast at points (x, y) toward an azimuth: one marched ray per point."""
     n = dem.shape[0]
     a = np.radians(azimuth_deg)
     ux, uy = np.cos(a), np.sin(a)
@@ -80,5 +70,38 @@ def visible_toward(
     i0 = np.clip((y / dx).astype(int), 0, n - 1)
     j0 = np.clip((x / dx).astype(int), 0, n - 1)
     eye = dem[i0, j0] + mast_m
-    angle = np.max((h - eye[:, None]) / steps[None, :], axis=1)
-    return angle < np.tan(np.radians(elevation_deg))
+    return np.max((h - eye[:, None]) / steps[None, :], axis=1)
+
+
+def visible_toward(
+    dem: np.ndarray,
+    dx: float,
+    x: np.ndarray,
+    y: np.ndarray,
+    azimuth_deg: float,
+    elevation_deg: float,
+    mast_m: float = 2.0,
+) -> np.ndarray:
+    """Whether points (x, y) see a source at (azimuth, elevation)."""
+    x = np.atleast_1d(np.asarray(x, dtype=np.float64))
+    y = np.atleast_1d(np.asarray(y, dtype=np.float64))
+    return _horizon_tan(dem, dx, x, y, azimuth_deg, mast_m) < np.tan(np.radians(elevation_deg))
+
+
+def clearance_deg(
+    dem: np.ndarray,
+    dx: float,
+    x: np.ndarray,
+    y: np.ndarray,
+    azimuth_deg: float,
+    elevation_deg: float,
+    mast_m: float = 2.0,
+) -> np.ndarray:
+    """How far a source at (azimuth, elevation) stands above the local horizon at points (x, y), degrees.
+
+    A source a fraction of a degree up is seen from the site's centre but can hide behind a
+    hummock from a touchdown point a few tens of metres away; negative means hidden.
+    """
+    x = np.atleast_1d(np.asarray(x, dtype=np.float64))
+    y = np.atleast_1d(np.asarray(y, dtype=np.float64))
+    return elevation_deg - np.degrees(np.arctan(_horizon_tan(dem, dx, x, y, azimuth_deg, mast_m)))

@@ -36,7 +36,8 @@ def list_candidate_sites(ctx: RunContext[Mission]) -> dict[str, Any]:
     Site attributes: slope_deg (orbital, ~5 m/px, error ~2°), roughness_m, shadow_fraction (site, at the landing sun),
     approach_shadow_fraction (last 1 km of approach ground track), rim_distance_m (nearest fresh crater rim),
     cliff_distance_m, relief_m (largest height difference from the site along the last 1 km of approach),
-    earth_visible, distance_to_target_m, science_value (0..1).
+    earth_visible, earth_clearance_deg (how far Earth stands above the local horizon, degrees),
+    distance_to_target_m, science_value (0..1).
     """
     return ctx.deps.candidates()
 

@@ -28,6 +28,7 @@ class SiteAttributes(_Record):
     cliff_distance_m: float = Field(description="distance to the nearest terrain steeper than 30°")
     relief_m: float = Field(description="largest terrain height difference from the site along the last 1 km of approach")
     earth_visible: bool = Field(description="Earth above the local horizon at the site (orbital DEM)")
+    earth_clearance_deg: float = Field(description="how far Earth stands above the local horizon at the site (orbital DEM), degrees; negative when hidden")
     distance_to_target_m: float = Field(description="distance from the site to the science target")
     science_value: float = Field(description="0..1, science return expected from this site")
 

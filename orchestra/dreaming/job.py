@@ -14,7 +14,7 @@ from opentelemetry import trace
 from .. import tracing as tr
 from ..executors import Executor
 from ..models.base import Model
-from ..playbook import Playbook
+from ..playbook import Lesson, Playbook
 from ..rules import Rule, flatten
 from ..modelcall import metered
 from ..store import Store
@@ -260,6 +260,9 @@ def _tighten(wf: Workflow, current: dict[str, Playbook], joint: dict[str, Playbo
         if moved is None:
             continue
         trial_row = {"lesson_id": lid, "rule": lesson.rule.describe(), "moved": moved.describe(), "success_with": base}
+        if not lesson.near_miss and _near_miss_inside(lesson, cand[n]):
+            out["trials"].append({**trial_row, "success_moved": None, "kept": False, "skipped": "a near-miss limit on the same decision stands inside it"})
+            continue
         if not _could_win(moved, n, flown):
             out["trials"].append({**trial_row, "success_moved": None, "kept": False, "skipped": "no failed validation run breaks the moved limit"})
             continue
@@ -274,6 +277,26 @@ def _tighten(wf: Workflow, current: dict[str, Playbook], joint: dict[str, Playbo
             cand, base, out["gate"], flown = trial, g["candidate_success"], g, g.get("_candidate_results")
     out["candidate"] = cand
     return out
+
+
+def _near_miss_inside(lesson: Lesson, playbook: Playbook) -> bool:
+    """Whether a near-miss limit of the same shape stands at or inside a failure limit.
+
+    Near misses already show where a graded risk stops; a failure limit moved to the median of passed
+    runs would either change nothing (short of the near-miss limit) or overrule that evidence (past it).
+    """
+    req = lesson.rule.require if lesson.rule is not None else None
+    if req is None or req.op not in ("<=", ">="):
+        return False
+    for x in playbook.lessons:
+        if not x.near_miss or x.rule is None or x.rule.when or lesson.rule.when:
+            continue
+        other = x.rule.require
+        if (other.field, other.op, other.per) != (req.field, req.op, req.per):
+            continue
+        if (req.op == "<=" and float(other.value) <= float(req.value)) or (req.op == ">=" and float(other.value) >= float(req.value)):
+            return True
+    return False
 
 
 def _versus_tested(before: list[dict[str, Any]] | None, trial: dict[str, Any]) -> dict[str, Any]:
