@@ -243,6 +243,8 @@ def test_a_failure_limit_is_not_moved_where_a_near_miss_limit_stands_inside_it()
     assert not _near_miss_inside(failure, Playbook(specialist="pilot", lessons=[failure, lesson(2.0, near_miss=True, per="input.gust_mps")]))
     gusty = [Condition(field="input.gust_mps", op=">=", value=5.0)]
     assert not _near_miss_inside(failure, Playbook(specialist="pilot", lessons=[failure, lesson(2.0, near_miss=True, when=gusty)]))
+    gusty_failure = lesson(3.0, when=gusty)
+    assert not _near_miss_inside(gusty_failure, Playbook(specialist="pilot", lessons=[gusty_failure, lesson(2.0, near_miss=True)]))
     lower = lesson(1.0, op=">=")
     assert _near_miss_inside(lower, Playbook(specialist="pilot", lessons=[lower, lesson(1.5, near_miss=True, op=">=")]))
     assert not _near_miss_inside(lower, Playbook(specialist="pilot", lessons=[lower, lesson(0.5, near_miss=True, op=">=")]))

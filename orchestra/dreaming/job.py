@@ -285,11 +285,11 @@ def _near_miss_inside(lesson: Lesson, playbook: Playbook) -> bool:
     Near misses already show where a graded risk stops; a failure limit moved to the median of passed
     runs would either change nothing (short of the near-miss limit) or overrule that evidence (past it).
     """
-    req = lesson.rule.require if lesson.rule is not None else None
-    if req is None or req.op not in ("<=", ">="):
+    if lesson.rule is None or lesson.rule.when or lesson.rule.require.op not in ("<=", ">="):
         return False
+    req = lesson.rule.require
     for x in playbook.lessons:
-        if not x.near_miss or x.rule is None or x.rule.when or lesson.rule.when:
+        if not x.near_miss or x.rule is None or x.rule.when:
             continue
         other = x.rule.require
         if (other.field, other.op, other.per) != (req.field, req.op, req.per):
