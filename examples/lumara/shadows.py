@@ -57,6 +57,8 @@ def cast_shadows(dem: np.ndarray, dx: float, azimuth_deg: float, elevation_deg: 
 
 def _horizon_tan(dem: np.ndarray, dx: float, x: np.ndarray, y: np.ndarray, azimuth_deg: float, mast_m: float) -> np.ndarray:
     """Tangent of the horizon's elevation seen from a mast at points (x, y) toward an azimuth: one marched ray per point."""
+    x = np.atleast_1d(np.asarray(x, dtype=np.float64))
+    y = np.atleast_1d(np.asarray(y, dtype=np.float64))
     n = dem.shape[0]
     a = np.radians(azimuth_deg)
     ux, uy = np.cos(a), np.sin(a)
@@ -83,8 +85,6 @@ def visible_toward(
     mast_m: float = 2.0,
 ) -> np.ndarray:
     """Whether points (x, y) see a source at (azimuth, elevation)."""
-    x = np.atleast_1d(np.asarray(x, dtype=np.float64))
-    y = np.atleast_1d(np.asarray(y, dtype=np.float64))
     return _horizon_tan(dem, dx, x, y, azimuth_deg, mast_m) < np.tan(np.radians(elevation_deg))
 
 
@@ -102,6 +102,4 @@ def clearance_deg(
     A source a fraction of a degree up is seen from the site's centre but can hide behind a
     hummock from a touchdown point a few tens of metres away; negative means hidden.
     """
-    x = np.atleast_1d(np.asarray(x, dtype=np.float64))
-    y = np.atleast_1d(np.asarray(y, dtype=np.float64))
     return elevation_deg - np.degrees(np.arctan(_horizon_tan(dem, dx, x, y, azimuth_deg, mast_m)))

@@ -176,7 +176,7 @@ def loosens(rule: Rule, playbook: Playbook, near_miss: bool = False) -> bool:
     induction finds that edge again from the same kind of runs, so it must not undo the gate's choice.
     """
     for lesson in playbook.lessons:
-        if lesson.moved_from is None or lesson.rule is None or lesson.near_miss != near_miss or not _same_shape(rule, lesson.rule):
+        if lesson.moved_from is None or lesson.rule is None or lesson.near_miss != near_miss or not same_shape(rule, lesson.rule):
             continue
         new, kept, op = rule.require.value, lesson.rule.require.value, rule.require.op
         if isinstance(new, (int, float)) and isinstance(kept, (int, float)) and ((op in ("<=", "<") and new > kept) or (op in (">=", ">") and new < kept)):
@@ -199,10 +199,10 @@ def _duplicate(a: Lesson, b: Lesson) -> bool:
         return a.rule is None and b.rule is None and " ".join(a.text.split()) == " ".join(b.text.split())
     # a limit learned from near misses sits inside the one failures placed: both stay, and in a conflict the
     # team breaks the near-miss one first (its weight counts failures, see steps.verdict_risk)
-    return a.near_miss == b.near_miss and _same_shape(a.rule, b.rule)
+    return a.near_miss == b.near_miss and same_shape(a.rule, b.rule)
 
 
-def _same_shape(ra: Rule, rb: Rule) -> bool:
+def same_shape(ra: Rule, rb: Rule) -> bool:
     """The same requirement (feature, operator, reference) under conditions on the same features: one may replace the other."""
     return ra.require.field == rb.require.field and ra.require.op == rb.require.op and ra.require.per == rb.require.per and _whens(ra) == _whens(rb)
 

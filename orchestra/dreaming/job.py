@@ -23,7 +23,7 @@ from ..workflow import Workflow
 from . import steps
 from .episodes import Episode
 from .gate import compare, gate
-from .curate import lesson_id
+from .curate import lesson_id, same_shape
 from .mine import mine
 from .synthesize import moved_text
 
@@ -289,12 +289,10 @@ def _near_miss_inside(lesson: Lesson, playbook: Playbook) -> bool:
         return False
     req = lesson.rule.require
     for x in playbook.lessons:
-        if not x.near_miss or x.rule is None or x.rule.when:
+        if not x.near_miss or x.rule is None or not same_shape(lesson.rule, x.rule):
             continue
-        other = x.rule.require
-        if (other.field, other.op, other.per) != (req.field, req.op, req.per):
-            continue
-        if (req.op == "<=" and float(other.value) <= float(req.value)) or (req.op == ">=" and float(other.value) >= float(req.value)):
+        other = float(x.rule.require.value)
+        if (req.op == "<=" and other <= float(req.value)) or (req.op == ">=" and other >= float(req.value)):
             return True
     return False
 
